@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole test suite: kernels' compile check, docs build, every notebook's
+# tests and tests/. This is the README's test command and what CI runs. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$SECONDS
+step() { echo; echo "=== $1 ($((SECONDS - t0)) s elapsed)"; }
+
+step "install (torch 2.14.1 + torchvision 0.29.1, vtlearn with its dev requirements)"
+python3 -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1 -e ".[dev]"
+if ! command -v chromium >/dev/null; then  # the docs' browser test needs Debian's Chromium
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else echo "note: chromium is not installed and cannot be installed here: the docs browser test will be skipped"; fi
+fi
+
+step "CUDA kernel compile check (compile only; no GPU needed)"
+python3 tools/check_cuda_compile.py
+
+step "docs build"
+python3 tools/build_docs.py
+
+step "tests (one per notebook, plus tests/)"
+set +e
+python3 -m pytest -q -p no:cacheprovider --durations=15 tests
+rc=$?
+set -e
+step "done (pytest exit $rc)"
+exit $rc

@@ -1,0 +1,107 @@
+// CPU kernel of S2DTW / soft-DTW: OpenMP over pairs, one sequential DP per pair, float32 and float64.
+// Inputs are costs (not similarities): pairwise (Bv, N, Bt, M) or paired (B, N, M), any strides.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <vector>
+#include "s2dtw_cell.h"
+
+using vt::PairDP;
+using vt::PairIndex;
+
+vt::PairIndex make_index(const torch::Tensor& x, const torch::Tensor& vlen, const torch::Tensor& tlen, bool pairwise) {
+  PairIndex ix;
+  ix.pairwise = pairwise;
+  if (pairwise) { ix.Bt = x.size(2); ix.sA = x.stride(0); ix.sI = x.stride(1); ix.sB = x.stride(2); ix.sJ = x.stride(3); }
+  else { ix.Bt = x.size(0); ix.sA = x.stride(0); ix.sB = 0; ix.sI = x.stride(1); ix.sJ = x.stride(2); }
+  ix.vlen = vlen.data_ptr<int64_t>(); ix.tlen = tlen.data_ptr<int64_t>();
+  return ix;
+}
+
+void check_args(const torch::Tensor& cost, const torch::Tensor& vlen, const torch::Tensor& tlen, bool pairwise) {
+  TORCH_CHECK(cost.dim() == (pairwise ? 4 : 3), "cost must be ", pairwise ? "(Bv, N, Bt, M)" : "(B, N, M)", ", got ", cost.sizes());
+  TORCH_CHECK(vlen.scalar_type() == torch::kLong && tlen.scalar_type() == torch::kLong, "lengths must be int64");
+  TORCH_CHECK(vlen.is_contiguous() && tlen.is_contiguous(), "lengths must be contiguous");
+  TORCH_CHECK(vlen.numel() == cost.size(0) && tlen.numel() == cost.size(pairwise ? 2 : 0), "lengths do not match the batch");
+}
+
+template <typename T> void forward_pair(const PairDP<T>& d) {
+  if (!d.plain)
+    for (int i = 0; i < d.n; ++i) for (int j = 0; j < d.m; ++j) d.smooth_cell(i, j);
+  for (int k = 0; k < d.rows() + d.cols() + 1; ++k) d.init_border(k);
+  for (int p = 0; p < d.rows(); ++p) for (int q = 0; q < d.cols(); ++q) d.fwd_cell(p, q);
+}
+
+template <typename T> void backward_pair(const PairDP<T>& d) {
+  forward_pair(d);
+  for (int p = d.rows() - 1; p >= 0; --p) for (int q = d.cols() - 1; q >= 0; --q) d.bwd_cell(p, q);
+}
+
+int64_t num_pairs(const torch::Tensor& cost, bool pairwise) { return pairwise ? cost.size(0) * cost.size(2) : cost.size(0); }
+
+template <typename T>
+void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau, T* out) {
+#pragma omp parallel num_threads(at::get_num_threads())
+  {
+    std::vector<T> cs(N * M), R(vt::grid_elems(N, M, plain));
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t p = 0; p < P; ++p) {
+      auto d = ix.dp<T>(c, p, plain, g, sg, tau);
+      d.cs = cs.data(); d.R = R.data();
+      forward_pair(d);
+      out[p] = d.r(d.rows() - 1, d.cols() - 1);
+    }
+  }
+}
+
+template <typename T>
+void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
+                  const T* gout, bool alignment, T* grad) {
+#pragma omp parallel num_threads(at::get_num_threads())
+  {
+    std::vector<T> cs(N * M), R(vt::grid_elems(N, M, plain)), E(vt::grid_elems(N, M, plain));
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t p = 0; p < P; ++p) {
+      auto d = ix.dp<T>(c, p, plain, g, sg, tau);
+      d.cs = cs.data(); d.R = R.data(); d.E = E.data();
+      backward_pair(d);
+      T* gp = grad + gx.base(p);
+      for (int i = 0; i < d.n; ++i)
+        for (int j = 0; j < d.m; ++j)
+          gp[i * gx.sI + j * gx.sJ] = gout[p] * (alignment ? d.align(i, j) : d.dcost(i, j));
+    }
+  }
+}
+
+torch::Tensor dtw_forward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, bool pairwise, bool plain,
+                          double gamma, double smooth_gamma, double tau) {
+  check_args(cost, vlen, tlen, pairwise);
+  const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2), P = num_pairs(cost, pairwise);
+  auto out = pairwise ? torch::empty({cost.size(0), cost.size(2)}, cost.options()) : torch::empty({P}, cost.options());
+  auto ix = make_index(cost, vlen, tlen, pairwise);
+  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_forward_cpu", [&] {
+    forward_cpu<scalar_t>(cost.data_ptr<scalar_t>(), ix, P, N, M, plain, gamma, smooth_gamma, tau, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+// Gradient of sum(grad_out * D) w.r.t. cost (zero on padding); alignment=true gives grad_out * dD/dG on the real cells.
+torch::Tensor dtw_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, torch::Tensor grad_out,
+                           bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
+  check_args(cost, vlen, tlen, pairwise);
+  const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2), P = num_pairs(cost, pairwise);
+  auto grad = torch::zeros(cost.sizes(), cost.options());
+  auto go = grad_out.contiguous();
+  auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
+  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_backward_cpu", [&] {
+    backward_cpu<scalar_t>(cost.data_ptr<scalar_t>(), ix, gx, P, N, M, plain, gamma, smooth_gamma, tau,
+                           go.data_ptr<scalar_t>(), alignment, grad.data_ptr<scalar_t>());
+  });
+  return grad;
+}
+
+#ifndef VT_NO_MODULE
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &dtw_forward, "S2DTW / soft-DTW forward (CPU)");
+  m.def("backward", &dtw_backward, "S2DTW / soft-DTW backward (CPU)");
+}
+#endif
