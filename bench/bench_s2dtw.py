@@ -1,0 +1,81 @@
+"""Benchmark of the contrastive S2DTW path: `s2dtw_pairwise` forward + backward over all B x B pairs.
+
+Prints one table row per (backend, GEMM precision, B, N = M) with D = 512: forward and forward+backward times (median),
+the DP throughput (weak-grid cells B*B*(2N+1)^2 per second of forward + backward), and the peak extra memory measured against the size of
+the (B*N, B*M) similarity matrix. CPU peak memory is the growth of the process's peak RSS, measured in a fresh
+subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocated` above the inputs.
+
+    python bench/bench_s2dtw.py                  # CPU, sizes that finish in a few minutes on 2 cores
+    python bench/bench_s2dtw.py --device cuda    # GPU: every size, float32 / TF32 / bfloat16 GEMMs
+"""
+import argparse, json, os, resource, subprocess, sys, time
+import torch
+
+BS, NS, D = (16, 64, 256, 1024, 2048), (8, 16, 32), 512
+
+
+def run_one(device, precision, B, N, reps):
+    "Time one configuration in this process; returns a dict of measurements."
+    from vtlearn.align import s2dtw_pairwise
+    torch.backends.cuda.matmul.allow_tf32 = precision == 'tf32'
+    g = torch.Generator(device).manual_seed(0)
+    V = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
+    T = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    def step(backward):
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+            loss = s2dtw_pairwise(V, T).sum()
+        if backward: loss.backward()
+    from vtlearn.kernels import load_kernel
+    load_kernel(device)
+    if device == 'cuda': torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step(True); sync()  # warm-up
+    res = {}
+    for name, bw in (('fwd', False), ('fwd_bwd', True)):
+        ts = []
+        for _ in range(reps):
+            sync(); t0 = time.perf_counter(); step(bw); sync(); ts.append(time.perf_counter() - t0)
+        res[name] = 1e3 * sorted(ts)[len(ts) // 2]
+    if device == 'cuda': res['peak_mb'] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else: res['peak_mb'] = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    return res
+
+
+def measure(device, precision, B, N, reps):
+    "CPU: run in a fresh subprocess so that its peak RSS belongs to this configuration alone."
+    if device == 'cuda': return run_one(device, precision, B, N, reps)
+    out = subprocess.run([sys.executable, __file__, '--_one', json.dumps([device, precision, B, N, reps])],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--reps', type=int, default=5)
+    p.add_argument('--max-seconds', type=float, default=20., help='skip configurations estimated to take longer per step')
+    p.add_argument('--_one', help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a._one: print(json.dumps(run_one(*json.loads(a._one)))); return
+    precisions = ('fp32', 'tf32', 'bf16') if a.device == 'cuda' else ('fp32',)
+    dev = torch.cuda.get_device_name() if a.device == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads'
+    print(f'# S2DTW contrastive path, D = {D}, torch {torch.__version__}, {dev}')
+    hdr = f"{'backend':>7} {'gemm':>5} {'B':>5} {'N=M':>4} {'pairs':>8} {'fwd ms':>9} {'fwd+bwd ms':>11} {'Gcells/s':>9} {'peak MB':>9} {'sim MB':>8} {'peak/sim':>8}"
+    print(hdr); print('-' * len(hdr))
+    rate = None  # DP cells per second seen so far, to skip configurations that would take too long
+    for prec in precisions:
+        for N in NS:
+            for B in BS:
+                cells = B * B * (2 * N + 1) ** 2
+                sim_mb = (B * N) ** 2 * 4 / 2**20
+                if rate and cells / rate > a.max_seconds:
+                    print(f"{a.device:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {'skipped: est. %.0f s per step' % (cells / rate):>40}")
+                    continue
+                r = measure(a.device, prec, B, N, a.reps)
+                rate = max(rate or 0, cells / (r['fwd_bwd'] / 1e3))  # grid cells per second of forward + backward
+                print(f"{a.device:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {r['fwd']:>9.2f} {r['fwd_bwd']:>11.2f} "
+                      f"{cells / r['fwd_bwd'] / 1e6:>9.3f} {r['peak_mb']:>9.1f} {sim_mb:>8.1f} {r['peak_mb'] / sim_mb:>8.1f}", flush=True)
+
+
+if __name__ == '__main__': main()
