@@ -2,6 +2,7 @@
 // Inputs are costs (not similarities): pairwise (Bv, N, Bt, M) or paired (B, N, M), any strides.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <type_traits>
 #include <vector>
 #include "s2dtw_cell.h"
 
@@ -53,17 +54,77 @@ template <typename T> void backward_pair(const PairDP<T>& d) {
 
 int64_t num_pairs(const torch::Tensor& cost, bool pairwise) { return pairwise ? cost.size(0) * cost.size(2) : cost.size(0); }
 
+#include "s2dtw_cpu_simd.h"
+using vt::simd::LaneDP;
+using vt::simd::vf;
+constexpr int L = vt::simd::L;
+
+// Work items: `count` pairs from `order[start]` on; count == L means one SIMD group of equal (n, m).
+struct Task { int64_t start; int count; };
+
+// Pairs ordered by (n, m) (a counting sort), cut into SIMD groups of L equal-length pairs plus single pairs.
+std::vector<Task> make_tasks(const PairIndex& ix, int64_t P, int64_t N, int64_t M, bool simd, std::vector<int64_t>& order) {
+  order.resize(P);
+  std::vector<int64_t> count((N + 1) * (M + 1) + 1, 0);
+  auto key = [&](int64_t p) { return ix.vlen[ix.a(p)] * (M + 1) + ix.tlen[ix.b(p)]; };
+  for (int64_t p = 0; p < P; ++p) ++count[key(p) + 1];
+  for (size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
+  for (int64_t p = 0; p < P; ++p) order[count[key(p)]++] = p;
+  std::vector<Task> tasks;
+  for (int64_t s = 0; s < P;) {
+    int64_t e = s;
+    while (e < P && key(order[e]) == key(order[s])) ++e;
+    for (; simd && s + L <= e; s += L) tasks.push_back({s, L});
+    for (; s < e; ++s) tasks.push_back({s, 1});
+  }
+  return tasks;
+}
+
+// The SIMD path takes float32, soft (gamma > 0), and grids whose lane workspaces stay small (~16 MB a buffer).
+template <typename T> bool use_simd(int64_t N, int64_t M, bool plain, T g) {
+  return std::is_same<T, float>::value && g > 0 && vt::grid_elems(N, M, plain) <= (1 << 18);
+}
+
+struct LaneBuffers {
+  std::vector<vf> c, cs, R, E;
+  LaneDP dp(const PairIndex& ix, const float* cost, const int64_t* ids, bool plain, float g, float sg, float tau, bool with_E) {
+    LaneDP d;
+    d.n = (int)ix.vlen[ix.a(ids[0])]; d.m = (int)ix.tlen[ix.b(ids[0])];
+    d.plain = plain; d.g = g; d.ig = 1.f / g; d.sg = sg; d.isg = 1.f / sg; d.tau = tau;
+    int64_t nm = (int64_t)d.n * d.m, grid = (int64_t)(d.rows() + 1) * (d.cols() + 1);
+    c.resize(nm); cs.resize(nm); R.resize(grid); if (with_E) E.resize(grid);
+    for (int l = 0; l < L; ++l) {
+      const float* b = cost + ix.base(ids[l]);
+      for (int i = 0; i < d.n; ++i) for (int j = 0; j < d.m; ++j) c[i * d.m + j][l] = b[i * ix.sI + j * ix.sJ];
+    }
+    d.c = c.data(); d.cs = cs.data(); d.R = R.data(); d.E = E.data();
+    return d;
+  }
+};
+
 template <typename T>
 void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau, T* out) {
+  std::vector<int64_t> order;
+  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
 #pragma omp parallel num_threads(at::get_num_threads())
   {
     std::vector<T> cs(N * M), R(vt::grid_elems(N, M, plain));
+    LaneBuffers lb;
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t p = 0; p < P; ++p) {
-      auto d = ix.dp<T>(c, p, plain, g, sg, tau);
+    for (int64_t t = 0; t < (int64_t)tasks.size(); ++t) {
+      const int64_t* ids = order.data() + tasks[t].start;
+      if constexpr (std::is_same<T, float>::value) {
+        if (tasks[t].count == L) {
+          auto d = lb.dp(ix, c, ids, plain, g, sg, tau, false);
+          d.forward();
+          for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
+          continue;
+        }
+      }
+      auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
       d.cs = cs.data(); d.R = R.data();
       forward_pair(d);
-      out[p] = d.r(d.rows() - 1, d.cols() - 1);
+      out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
     }
   }
 }
@@ -71,18 +132,34 @@ void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool
 template <typename T>
 void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
                   const T* gout, bool alignment, T* grad) {
+  std::vector<int64_t> order;
+  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
 #pragma omp parallel num_threads(at::get_num_threads())
   {
     std::vector<T> cs(N * M), R(vt::grid_elems(N, M, plain)), E(vt::grid_elems(N, M, plain));
+    LaneBuffers lb;
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t p = 0; p < P; ++p) {
-      auto d = ix.dp<T>(c, p, plain, g, sg, tau);
+    for (int64_t t = 0; t < (int64_t)tasks.size(); ++t) {
+      const int64_t* ids = order.data() + tasks[t].start;
+      if constexpr (std::is_same<T, float>::value) {
+        if (tasks[t].count == L) {
+          auto d = lb.dp(ix, c, ids, plain, g, sg, tau, true);
+          d.backward();
+          for (int i = 0; i < d.n; ++i)
+            for (int j = 0; j < d.m; ++j) {
+              vf v = alignment ? d.align(i, j) : d.dcost(i, j);
+              for (int l = 0; l < L; ++l) grad[gx.base(ids[l]) + i * gx.sI + j * gx.sJ] = gout[ids[l]] * v[l];
+            }
+          continue;
+        }
+      }
+      auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
       d.cs = cs.data(); d.R = R.data(); d.E = E.data();
       backward_pair(d);
-      T* gp = grad + gx.base(p);
+      T* gp = grad + gx.base(ids[0]);
       for (int i = 0; i < d.n; ++i)
         for (int j = 0; j < d.m; ++j)
-          gp[i * gx.sI + j * gx.sJ] = gout[p] * (alignment ? d.align(i, j) : d.dcost(i, j));
+          gp[i * gx.sI + j * gx.sJ] = gout[ids[0]] * (alignment ? d.align(i, j) : d.dcost(i, j));
     }
   }
 }

@@ -1,0 +1,117 @@
+// float32 fast path of the CPU kernel: L = 16 pairs of equal lengths run in lock-step, one pair per SIMD lane
+// (GCC vector extensions: AVX-512 or 2 x AVX2 with -march=native), with vectorised exp/log (Cephes polynomials,
+// ~1 ulp). The math is that of s2dtw_cell.h cell for cell (tests compare both paths with the float64 reference);
+// +inf is a large finite sentinel here, whose exp underflows to ~0 exactly as exp(-inf) = 0 does.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace vt { namespace simd {
+
+constexpr int L = 16;
+typedef float vf __attribute__((vector_size(4 * L)));
+typedef int32_t vi __attribute__((vector_size(4 * L)));
+constexpr float BIG = 1e30f;
+
+inline vf splat(float x) { return vf{} + x; }
+inline vf vmin(vf a, vf b) { return a < b ? a : b; }
+inline vf vmax(vf a, vf b) { return a > b ? a : b; }
+
+inline vf vexp(vf x) {
+  x = vmin(vmax(x, splat(-87.3f)), splat(88.3f));
+  vf t = x * 1.44269504088896341f + 12582912.0f;  // round(x / ln 2) in the low mantissa bits
+  vf n = t - 12582912.0f;
+  vi ni; std::memcpy(&ni, &t, sizeof ni); ni -= 0x4B400000;
+  vf r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  vf z = r * r;
+  vf y = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3334519073E-3f) * r + 4.1665795894E-2f) * r
+          + 1.6666665459E-1f) * r + 5.0000001201E-1f;
+  y = y * z + r + 1.0f;
+  vi bits = (ni + 127) << 23;
+  vf scale; std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+inline vf vlog(vf x) {  // x > 0 and normal
+  vi b; std::memcpy(&b, &x, sizeof b);
+  vi e = ((b >> 23) & 0xff) - 127;
+  vi mb = (b & 0x7fffff) | 0x3f800000;
+  vf m; std::memcpy(&m, &mb, sizeof m);  // m in [1, 2)
+  vi big = m > 1.41421356f;              // bring m into [sqrt(1/2), sqrt(2))
+  m = big ? m * 0.5f : m;
+  vf fe = __builtin_convertvector(e - big, vf);  // big is -1 where true
+  vf f = m - 1.0f, z = f * f;
+  vf y = ((((((((7.0376836292E-2f * f - 1.1514610310E-1f) * f + 1.1676998740E-1f) * f - 1.2420140846E-1f) * f
+              + 1.4249322787E-1f) * f - 1.6668057665E-1f) * f + 2.0000714765E-1f) * f - 2.4999993993E-1f) * f
+           + 3.3333331174E-1f) * f * z;
+  y += fe * -2.12194440e-4f - 0.5f * z;
+  return f + y + fe * 0.693359375f;
+}
+
+inline vf softmin3(vf a, vf b, vf c, float g, float ig) {
+  vf mn = vmin(a, vmin(b, c));
+  return mn - g * vlog(vexp((mn - a) * ig) + vexp((mn - b) * ig) + vexp((mn - c) * ig));
+}
+
+// One group of L pairs sharing (n, m): lane-major workspaces, cost gathered once.
+struct LaneDP {
+  int n, m; bool plain; float g, ig, sg, isg, tau;
+  vf *c, *cs, *R, *E;  // n*m, n*m, (rows+1)*(cols+1), (rows+1)*(cols+1)
+
+  int rows() const { return plain ? n : 2 * n + 1; }
+  int cols() const { return plain ? m : 2 * m + 1; }
+  int W() const { return cols() + 1; }
+  vf& r(int p, int q) const { return R[(p + 1) * W() + q + 1]; }
+  vf& e(int p, int q) const { return E[(p + 1) * W() + q + 1]; }
+  vf G(int p, int q) const {
+    if (plain) return c[p * m + q];
+    return ((p & 1) && (q & 1)) ? cs[(p >> 1) * m + (q >> 1)] : splat(tau);
+  }
+
+  void forward() const {
+    if (!plain) {
+      vf big = splat(BIG), zero = splat(0.f);
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < m; ++j) {
+          vf s = (i == 0 && j == 0) ? softmin3(zero, zero, zero, sg, isg)
+               : softmin3(j > 0 ? c[i * m + j - 1] : big, i > 0 ? c[(i - 1) * m + j] : big,
+                          (i > 0 && j > 0) ? c[(i - 1) * m + j - 1] : big, sg, isg);
+          cs[i * m + j] = c[i * m + j] + s;
+        }
+    }
+    for (int q = 0; q <= cols(); ++q) R[q] = splat(BIG);
+    for (int p = 1; p <= rows(); ++p) R[p * W()] = splat(BIG);
+    R[0] = splat(0.f);
+    strips<float>(rows(), cols(), false, [&](int p, int q) {
+      r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
+    });
+  }
+
+  void backward() const {
+    forward();
+    int R1 = rows() - 1, C1 = cols() - 1;
+    strips<float>(rows(), cols(), true, [&](int p, int q) {
+      if (p == R1 && q == C1) { e(p, q) = splat(1.f); return; }
+      vf acc = splat(0.f), rpq = r(p, q);
+      if (p < R1) acc += e(p + 1, q) * vexp((r(p + 1, q) - G(p + 1, q) - rpq) * ig);
+      if (q < C1) acc += e(p, q + 1) * vexp((r(p, q + 1) - G(p, q + 1) - rpq) * ig);
+      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * vexp((r(p + 1, q + 1) - G(p + 1, q + 1) - rpq) * ig);
+      e(p, q) = acc;
+    });
+  }
+
+  vf align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
+
+  vf dcost(int i, int j) const {
+    vf d = align(i, j);
+    if (plain) return d;
+    vf cij = c[i * m + j];
+    if (j + 1 < m) d += align(i, j + 1) * vexp((cs[i * m + j + 1] - c[i * m + j + 1] - cij) * isg);
+    if (i + 1 < n) d += align(i + 1, j) * vexp((cs[(i + 1) * m + j] - c[(i + 1) * m + j] - cij) * isg);
+    if (i + 1 < n && j + 1 < m)
+      d += align(i + 1, j + 1) * vexp((cs[(i + 1) * m + j + 1] - c[(i + 1) * m + j + 1] - cij) * isg);
+    return d;
+  }
+};
+
+}}  // namespace vt::simd
