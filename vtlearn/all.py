@@ -5,9 +5,15 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #3b7565e2
+# %% ../nbs/99_all.ipynb #1d1e800a
 from . import align, losses
+from .data import core, video, text, formats
 from .align import *
 from .losses import *
+from .data.core import *
+from .data.video import *
+from .data.text import *
+from .data.formats import *
 from .kernels import load_kernel, kernel_available
-__all__ = [*align.__all__, *losses.__all__, 'load_kernel', 'kernel_available']  # the modules' own lists, re-exported
+__all__ = [*align.__all__, *losses.__all__, *core.__all__, *video.__all__, *text.__all__, *formats.__all__,
+           'load_kernel', 'kernel_available']  # the modules' own lists, re-exported
