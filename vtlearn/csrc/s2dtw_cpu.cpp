@@ -4,26 +4,16 @@
 #include <ATen/Parallel.h>
 #include <type_traits>
 #include <vector>
-#include "s2dtw_cell.h"
+#include "s2dtw_host.h"
 
 using vt::PairDP;
 using vt::PairIndex;
 
-vt::PairIndex make_index(const torch::Tensor& x, const torch::Tensor& vlen, const torch::Tensor& tlen, bool pairwise) {
-  PairIndex ix;
-  ix.pairwise = pairwise;
-  if (pairwise) { ix.Bt = x.size(2); ix.sA = x.stride(0); ix.sI = x.stride(1); ix.sB = x.stride(2); ix.sJ = x.stride(3); }
-  else { ix.Bt = x.size(0); ix.sA = x.stride(0); ix.sB = 0; ix.sI = x.stride(1); ix.sJ = x.stride(2); }
-  ix.vlen = vlen.data_ptr<int64_t>(); ix.tlen = tlen.data_ptr<int64_t>();
-  return ix;
-}
-
 void check_args(const torch::Tensor& cost, const torch::Tensor& vlen, const torch::Tensor& tlen, bool pairwise) {
-  TORCH_CHECK(cost.dim() == (pairwise ? 4 : 3), "cost must be ", pairwise ? "(Bv, N, Bt, M)" : "(B, N, M)", ", got ", cost.sizes());
-  TORCH_CHECK(vlen.scalar_type() == torch::kLong && tlen.scalar_type() == torch::kLong, "lengths must be int64");
-  TORCH_CHECK(vlen.is_contiguous() && tlen.is_contiguous(), "lengths must be contiguous");
-  TORCH_CHECK(vlen.numel() == cost.size(0) && tlen.numel() == cost.size(pairwise ? 2 : 0), "lengths do not match the batch");
+  vt::check_common(cost, vlen, tlen, pairwise);
+  TORCH_CHECK(cost.is_cpu(), "cost must be a CPU tensor");
 }
+using vt::make_index;
 
 // The DP visits strips of K rows along skewed anti-diagonals: the K cells of one step are independent, so their
 // exp/log chains overlap in the CPU pipeline instead of waiting on the left neighbour (about 3x faster than row order).

@@ -17,7 +17,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
-#include "s2dtw_cell.h"
+#include "s2dtw_host.h"
 
 namespace {
 
@@ -161,23 +161,11 @@ void run(const vt::TeamJob<T>& job, const at::Tensor& cost) {
   }
 }  // ws is freed here, after the launch: the caching allocator keeps it for this stream until the kernel is done
 
-vt::PairIndex make_index(const at::Tensor& x, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
-  vt::PairIndex ix;
-  ix.pairwise = pairwise;
-  if (pairwise) { ix.Bt = x.size(2); ix.sA = x.stride(0); ix.sI = x.stride(1); ix.sB = x.stride(2); ix.sJ = x.stride(3); }
-  else { ix.Bt = x.size(0); ix.sA = x.stride(0); ix.sB = 0; ix.sI = x.stride(1); ix.sJ = x.stride(2); }
-  ix.vlen = vlen.data_ptr<int64_t>(); ix.tlen = tlen.data_ptr<int64_t>();
-  return ix;
-}
+using vt::make_index;
 
 void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
-  TORCH_CHECK(cost.dim() == (pairwise ? 4 : 3), "cost must be ", pairwise ? "(Bv, N, Bt, M)" : "(B, N, M)", ", got ", cost.sizes());
+  vt::check_common(cost, vlen, tlen, pairwise);
   TORCH_CHECK(cost.is_cuda(), "cost must be a CUDA tensor");
-  TORCH_CHECK(cost.scalar_type() == at::kFloat || cost.scalar_type() == at::kDouble, "cost must be float32 or float64");
-  TORCH_CHECK(vlen.device() == cost.device() && tlen.device() == cost.device(), "lengths must be on the device of cost");
-  TORCH_CHECK(vlen.scalar_type() == at::kLong && tlen.scalar_type() == at::kLong, "lengths must be int64");
-  TORCH_CHECK(vlen.is_contiguous() && tlen.is_contiguous(), "lengths must be contiguous");
-  TORCH_CHECK(vlen.numel() == cost.size(0) && tlen.numel() == cost.size(pairwise ? 2 : 0), "lengths do not match the batch");
   const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2);
   TORCH_CHECK(vt::grid_elems(N, M, false) + N * M < INT_MAX, "sequences too long for s2dtw_cuda: ", N, " x ", M);
 }
