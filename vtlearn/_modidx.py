@@ -230,6 +230,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'vtlearn.learner.ContrastiveLoss.__init__': ( 'learner.html#contrastiveloss.__init__',
                                                                                'vtlearn/learner.py'),
                                  'vtlearn.learner.ContrastiveLoss.forward': ('learner.html#contrastiveloss.forward', 'vtlearn/learner.py'),
+                                 'vtlearn.learner.DistributedDL._broadcast': ( 'learner.html#distributeddl._broadcast',
+                                                                               'vtlearn/learner.py'),
                                  'vtlearn.learner.TDACallback': ('learner.html#tdacallback', 'vtlearn/learner.py'),
                                  'vtlearn.learner.TDACallback.__init__': ('learner.html#tdacallback.__init__', 'vtlearn/learner.py'),
                                  'vtlearn.learner.TDACallback.after_pred': ('learner.html#tdacallback.after_pred', 'vtlearn/learner.py'),

@@ -1,0 +1,81 @@
+"""`vt_learner` under fastai's `distrib_ctx` (Accelerate), for real: 2 processes with the gloo backend on CPU.
+
+fastai's `DistributedDL` gives each rank its own contiguous share of the epoch's samples; the contrastive loss
+all-gathers the embeddings, so the loss of the first batch on every rank must equal the single-process loss on the
+union of the ranks' first batches (computed here directly with the same initial weights).
+"""
+import json, os, socket, tempfile, warnings
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+WORLD, BS = 2, 8
+
+def make_data(root):
+    rng = np.random.default_rng(0)
+    (root/'captions').mkdir(); (root/'feats').mkdir()
+    rows = []
+    for v in range(24):
+        n = int(rng.integers(4, 9))
+        np.save(root/'feats'/f'v{v}.npy', rng.normal(size=(n, 16)).astype(np.float32))
+        (root/'captions'/f'v{v}.json').write_text(json.dumps(dict(start=list(range(n)), end=[k + 1 for k in range(n)],
+                                                                 text=[f'step {k} of video {v}' for k in range(n)])))
+        rows.append(f'v{v}.mp4')
+    (root/'train.csv').write_text('video_path\n' + '\n'.join(rows) + '\n')
+
+class FirstLoss:
+    "A callback recording the loss of the first training batch, before any step."
+    def __new__(cls):
+        from fastai.callback.core import Callback
+        class _FirstLoss(Callback):
+            order = 50
+            def before_fit(self): self.first = None
+            def after_loss(self):
+                if self.training and self.first is None: self.first = self.loss.item()
+        return _FirstLoss()
+
+def learner(root):
+    from vtlearn.data.core import VideoTextDataLoaders
+    from vtlearn.data.text import CaptionTokenizer, word_tokenizer
+    from vtlearn.learner import vt_learner
+    import fastai.callback.progress  # noqa: F401 (Learner.no_bar)
+    tok = CaptionTokenizer(word_tokenizer(['step', 'of', 'video'] + [str(i) for i in range(30)]), max_tokens=6)
+    dls = VideoTextDataLoaders.from_features(root/'train.csv', root/'captions', root/'feats', n_segments=8, bs=BS,
+                                             seed=0, tokenizer=tok, valid_pct=0.25, shuffle=False)
+    torch.manual_seed(0)
+    learn = vt_learner(dls, out_dim=16, metrics=[], cbs=FirstLoss())
+    for m in learn.model.modules():  # no dropout: the runs must compute the same function
+        if isinstance(m, torch.nn.Dropout): m.p = 0.
+    return learn
+
+def worker(rank, port, root, q):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR='127.0.0.1',
+                      MASTER_PORT=str(port))
+    warnings.filterwarnings('ignore')
+    torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
+    try:
+        from fastai.distributed import distrib_ctx  # noqa: F401 (patches Learner)
+        learn = learner(Path(root))
+        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+        q.put((rank, learn.cbs.filter(lambda c: hasattr(c, 'first'))[0].first))
+    finally: torch.distributed.destroy_process_group()
+
+def free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def test_distrib_ctx_matches_single_process():
+    pytest.importorskip('accelerate')
+    root = Path(tempfile.mkdtemp()); make_data(root)
+    q = mp.get_context('spawn').SimpleQueue()
+    procs = mp.start_processes(worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
+    firsts = dict(q.get() for _ in range(WORLD))
+    while not procs.join(timeout=120): pass
+    learn = learner(root)
+    dl = learn.dls.train
+    n = len(dl.dataset); half = (n + WORLD - 1) // WORLD  # DistributedDL: rank r reads samples [r*half, (r+1)*half)
+    idxs = [i for r in range(WORLD) for i in range(r * half, min(n, r * half + BS))]
+    b = dl.after_batch(dl.create_batch([dl.do_item(i) for i in idxs]))
+    with torch.no_grad(): single = learn.loss_func(learn.model(*b), b[-1]).item()
+    for r in range(WORLD): assert abs(firsts[r] - single) < 1e-5 * max(1, abs(single)), (firsts, single)
