@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #6f7ab39e
+# %% ../nbs/99_all.ipynb #c158be65
 from . import align, losses
 from .data import core, video, text, formats
-from . import metrics, learner
+from . import metrics, learner, synth
 from .models import core as models_core, text as models_text
 from .align import *
 from .losses import *
@@ -20,6 +20,7 @@ from .models.core import *
 from .models.text import *
 from .metrics import *
 from .learner import *
+from .synth import synth_howto
 from .kernels import load_kernel, kernel_available
 __all__ = [*align.__all__, *losses.__all__, *core.__all__, *video.__all__, *text.__all__, *formats.__all__,
-           *models_core.__all__, *models_text.__all__, *metrics.__all__, *learner.__all__, 'load_kernel', 'kernel_available']  # the modules' own lists, re-exported
+           *models_core.__all__, *models_text.__all__, *metrics.__all__, *learner.__all__, 'synth_howto', 'load_kernel', 'kernel_available']  # the modules' own lists, re-exported
