@@ -7,6 +7,7 @@ subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocat
 
     python bench/bench_s2dtw.py                  # CPU, sizes that finish in a few minutes on 2 cores
     python bench/bench_s2dtw.py --device cuda    # GPU: every size, float32 / TF32 / bfloat16 GEMMs
+    python bench/bench_s2dtw.py --losses         # the full losses of vtlearn.losses, forward + backward
 """
 import argparse, json, os, resource, subprocess, sys, time
 import torch
@@ -50,14 +51,37 @@ def measure(device, precision, B, N, reps):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def bench_losses(device, reps):
+    "Forward + backward time of each loss of `vtlearn.losses` on (B, 8, 512) float32 embeddings."
+    from vtlearn.losses import S2DTWLoss, SoftDTWLoss, DTWLoss, MILNCELoss, InfoNCELoss
+    losses = dict(S2DTW=S2DTWLoss(), SoftDTW=SoftDTWLoss(), DTW=DTWLoss(), MILNCE=MILNCELoss(), InfoNCE=InfoNCELoss())
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    print(f"# losses of vtlearn.losses, forward + backward (ms), N = M = 8, D = {D}, float32, {device}")
+    print(f"{'B':>5} " + ' '.join(f'{k:>9}' for k in losses))
+    for B in ((16, 64, 256, 1024, 2048) if device == 'cuda' else (16, 64, 256)):
+        g = torch.Generator(device).manual_seed(0)
+        V = torch.nn.functional.normalize(torch.randn(B, 8, D, device=device, generator=g), dim=-1).requires_grad_()
+        T = torch.nn.functional.normalize(torch.randn(B, 8, D, device=device, generator=g), dim=-1).requires_grad_()
+        row = []
+        for name, lf in losses.items():
+            lf = lf.to(device)
+            lf(V, T).backward(); ts = []
+            for _ in range(reps):
+                sync(); t0 = time.perf_counter(); lf(V, T).backward(); sync(); ts.append(time.perf_counter() - t0)
+            row.append(1e3 * sorted(ts)[len(ts) // 2])
+        print(f"{B:>5} " + ' '.join(f'{t:>9.2f}' for t in row), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--reps', type=int, default=5)
     p.add_argument('--max-seconds', type=float, default=20., help='skip configurations estimated to take longer per step')
+    p.add_argument('--losses', action='store_true', help='time the full losses instead of the S2DTW path')
     p.add_argument('--_one', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._one: print(json.dumps(run_one(*json.loads(a._one)))); return
+    if a.losses: return bench_losses(a.device, a.reps)
     precisions = ('fp32', 'tf32', 'bf16') if a.device == 'cuda' else ('fp32',)
     dev = torch.cuda.get_device_name() if a.device == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads'
     print(f'# S2DTW contrastive path, D = {D}, torch {torch.__version__}, {dev}')

@@ -9,3 +9,4 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
 time python -m pytest -q tests/test_gpu.py
 time python bench/bench_s2dtw.py --device cuda
+time python bench/bench_s2dtw.py --device cuda --losses
