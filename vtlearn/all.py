@@ -8,8 +8,8 @@ __all__ = []
 # %% ../nbs/99_all.ipynb #c158be65
 from . import align, losses
 from .data import core, video, text, formats
-from . import metrics, learner, synth
-from .models import core as models_core, text as models_text
+from . import metrics, learner, synth, finetune
+from .models import core as models_core, text as models_text, s3d as models_s3d
 from .align import *
 from .losses import *
 from .data.core import *
@@ -18,9 +18,13 @@ from .data.text import *
 from .data.formats import *
 from .models.core import *
 from .models.text import *
+from .models.s3d import *
 from .metrics import *
 from .learner import *
+from .finetune import *
+from .cli import pretrain, evaluate_synth, ablate, ablation_table, demo, LOSSES, NOISE_LEVELS
 from .synth import synth_howto
 from .kernels import load_kernel, kernel_available
 __all__ = [*align.__all__, *losses.__all__, *core.__all__, *video.__all__, *text.__all__, *formats.__all__,
-           *models_core.__all__, *models_text.__all__, *metrics.__all__, *learner.__all__, 'synth_howto', 'load_kernel', 'kernel_available']  # the modules' own lists, re-exported
+           *models_core.__all__, *models_text.__all__, *models_s3d.__all__, *metrics.__all__, *learner.__all__, *finetune.__all__, 'synth_howto', 'load_kernel', 'kernel_available',
+           'pretrain', 'evaluate_synth', 'ablate', 'ablation_table', 'demo', 'LOSSES', 'NOISE_LEVELS']  # the modules' own lists, re-exported

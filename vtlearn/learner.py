@@ -120,16 +120,19 @@ def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
                pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a file)
                freeze_backbone:bool=False, # Freeze the video backbone
                metrics:list|None=None, # Default: t2v and v2t R@1/5/10 and MedR by S2DTW on the validation set
+               model:nn.Module|None=None, # A ready two-tower model (e.g. pretrained) instead of building one from the arguments above
                cbs:list|None=None, # More callbacks
                text_kwargs:dict|None=None, # Passed to the text tower
                **kwargs, # Passed to `Learner`
               ) -> VTLearner:
     "A fastai `Learner` training a two-tower video-text model with a contrastive sequence loss."
-    x = dls.one_batch()[0]
-    video = (FeatureEncoder(x.shape[-1], out_dim) if isinstance(x, FeatureSeq) else
-             TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
-    text = text_encoder(text_arch, vocab_size=dls.tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
+    if model is None:
+        x = dls.one_batch()[0]
+        video = (FeatureEncoder(x.shape[-1], out_dim) if isinstance(x, FeatureSeq) else
+                 TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
+        text = text_encoder(text_arch, vocab_size=dls.tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
+        model = VideoTextModel(video, text, dls.tokenizer)
     cb = [ContrastiveCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
-    return VTLearner(dls, VideoTextModel(video, text), loss_func=ContrastiveLoss(loss_func or S2DTWLoss()),
+    return VTLearner(dls, model, loss_func=ContrastiveLoss(loss_func or S2DTWLoss()),
                      metrics=retrieval_metrics_for() if metrics is None else metrics, cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)

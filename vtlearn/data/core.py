@@ -20,7 +20,7 @@ from fastai.data.transforms import RandomSplitter
 from fastai.callback.core import Callback
 from fastai.vision.augment import RandTransform
 from plum import dispatch
-from .video import decode_clip, video_info, VideoError, ClipAugment
+from .video import decode_clip, video_info, VideoError, ClipAugment, VIDEO_EXTS
 from .text import CaptionTokenizer, train_tokenizer
 from .formats import VideoItem, Segment, DataReport, read_howto100m
 
@@ -28,7 +28,7 @@ from .formats import VideoItem, Segment, DataReport, read_howto100m
 __all__ = ['ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback', 'SeqRef',
            'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'DecodeClips',
            'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock', 'FeatureSeqBlock',
-           'CaptionSeqBlock', 'LengthsBlock', 'VideoTextDL', 'VideoTextDataLoaders', 'show_batch']
+           'CaptionSeqBlock', 'LengthsBlock', 'VideoTextDL', 'VideoTextDataLoaders', 'feature_items', 'show_batch']
 
 # %% ../../nbs/03_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -156,7 +156,8 @@ class DecodeClips(Transform):
         path = x.item.path
         try:
             info = video_info(path)
-            clips = [decode_clip(path, s.start, s.end, self.n_frames, self.fps, self.size, info) for s in x.segments]
+            # an open end (MSR-VTT clips: the whole video) stops at the end of the video
+            clips = [decode_clip(path, s.start, min(s.end, info['duration']), self.n_frames, self.fps, self.size, info) for s in x.segments]
         except (VideoError, OSError, ValueError) as e:
             self.issues.add('bad_video', str(path), str(e))
             raise SkipItemException() from e
@@ -301,13 +302,14 @@ class VideoTextDataLoaders(DataLoaders):
                    feature_fps:float=1., # Feature vectors per second in the `.npy` files
                    max_tokens:int=20, # Tokens per caption
                    check_videos:bool=True, # Open every video once up front, dropping those that cannot be opened
+                   splitter:callable|None=None, # `items -> (train_idx, valid_idx)`, e.g. an official split; default: random `valid_pct`
                    bs:int=16, # Batch size
                    **kwargs, # Passed to `DataBlock.dataloaders` (num_workers, device...)
                   ):
         "Build the DataLoaders from `VideoItem`s."
         issues = LoadIssues()
         items = _check_items(items, issues, check_videos and not features)
-        splitter = RandomSplitter(valid_pct, seed=seed)
+        splitter = splitter or RandomSplitter(valid_pct, seed=seed)
         if tokenizer is None:
             train_idx = splitter(items)[0]
             tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in train_idx for s in items[i].segments]), max_tokens)
@@ -339,13 +341,22 @@ class VideoTextDataLoaders(DataLoaders):
                      ):
         "DataLoaders from pre-extracted per-second (or per-clip) features and HowTo100M-format captions."
         items, report = read_howto100m(csv_path, caption_dir, None)
-        found = []
-        for it in items:
-            f = Path(feature_root)/f'{it.video_id}.npy'
-            if f.exists(): found.append(replace(it, path=f))
-            else: report.add('missing_features', it.video_id, str(f), action='item skipped')
-        if not found: raise ValueError(f"no feature file found under {feature_root}: " + report.summary())
-        return cls.from_items(found, features=True, feature_fps=feature_fps, **kwargs)
+        return cls.from_items(feature_items(items, feature_root, report), features=True, feature_fps=feature_fps, **kwargs)
+
+# %% ../../nbs/03_data.core.ipynb #028d4805
+def feature_items(items:list, # `VideoItem`s (their `video_id`s name the feature files)
+                  feature_root:str|Path, # Folder of `<video_id>.npy` feature arrays, (time, F); a video extension in the id is dropped
+                  report:DataReport|None=None, # Where missing files are counted (default: a new one, logged)
+                 ) -> list: # The items whose feature file exists, with `path` pointing at it
+    "Point `items` at their pre-extracted feature files; the items without one are skipped and counted as `missing_features`."
+    report, found = report or DataReport('feature_items'), []
+    for it in items:
+        stem = it.video_id[:-len(Path(it.video_id).suffix)] if Path(it.video_id).suffix.lower() in VIDEO_EXTS else it.video_id
+        f = Path(feature_root)/f'{stem}.npy'
+        if f.is_file(): found.append(replace(it, path=f))
+        else: report.add('missing_features', it.video_id, str(f), action='item skipped')
+    if not found: raise ValueError(f"no feature file found under {feature_root}: " + report.summary())
+    return found
 
 # %% ../../nbs/03_data.core.ipynb #87c6196c
 @dispatch

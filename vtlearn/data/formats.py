@@ -12,8 +12,8 @@ import pandas as pd
 from .video import find_video, VIDEO_EXTS
 
 # %% auto #0
-__all__ = ['Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_msrvtt',
-           'read_action_csv', 'read_action_folders']
+__all__ = ['Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_crosstask_steps',
+           'read_msrvtt', 'read_action_csv', 'read_action_folders']
 
 # %% ../../nbs/03c_data.formats.ipynb #5c13e5ef
 @dataclass
@@ -238,6 +238,23 @@ def read_crosstask(csv_path:str|Path, # CrossTask CSV: `end,start,task_id,text,v
                   ) -> tuple[list[VideoItem], DataReport]:
     "Read CrossTask annotations: one item per video, its segments sorted by start, `task` from `task_id`."
     return _read_segment_csv(csv_path, video_root, 'task_id', 'read_crosstask')
+
+# %% ../../nbs/03c_data.formats.ipynb #35ddc94d
+def read_crosstask_steps(path:str|Path, # CrossTask's `tasks_primary.txt` (or `tasks_related.txt`)
+                        ) -> dict: # `{task_id: [step, ...]}` in the task's order
+    "The ordered step names of every task of a CrossTask task file."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"CrossTask task file not found: {path}")
+    blocks = [b.split('\n') for b in path.read_text(encoding='utf-8').replace('\r\n', '\n').strip().split('\n\n') if b.strip()]
+    out = {}
+    for i, b in enumerate(blocks):
+        if len(b) < 5 or not b[3].strip().isdigit():
+            raise ValueError(f"{path}: task block {i + 1} is not 'id, name, url, number of steps, steps' lines: {b[:5]}")
+        steps = [s.strip() for s in b[4].split(',')]
+        if len(steps) != int(b[3]):
+            raise ValueError(f"{path}: task {b[0].strip()} announces {int(b[3])} steps but lists {len(steps)}")
+        out[b[0].strip()] = steps
+    return out
 
 # %% ../../nbs/03c_data.formats.ipynb #3ebd8be1
 def read_msrvtt(csv_path:str|Path, # MSR-VTT CSV: `key,vid_key,video_id,sentence`, one caption per row

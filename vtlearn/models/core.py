@@ -114,9 +114,10 @@ class VideoTextModel(nn.Module):
     "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."
     def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D)
                  text_encoder:nn.Module, # (B, M, L) token ids -> (B, M, D)
+                 tokenizer=None, # The `CaptionTokenizer` the text tower reads: kept with the model, so that a saved model carries it
                 ):
         super().__init__()
-        self.video_encoder, self.text_encoder = video_encoder, text_encoder
+        self.video_encoder, self.text_encoder, self.tokenizer = video_encoder, text_encoder, tokenizer
 
     def encode_video(self, video:Tensor, lengths:Tensor|None=None) -> Tensor:
         "Normalised clip embeddings; `lengths` (B,) zeroes the padded clips."
