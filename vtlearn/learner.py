@@ -13,6 +13,8 @@ from fastai.distributed import DistributedDL
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *
+import fastai.callback.progress as _progress
+from fastprogress.fastprogress import NBMasterBar, NBProgressBar, show_styles, Div
 from fastai.torch_core import params
 from .losses import S2DTWLoss, TDA, world
 from .align import s2dtw_alignment
@@ -22,7 +24,8 @@ from .models.text import text_encoder
 from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 
 # %% auto #0
-__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'vt_splitter', 'VTLearner', 'vt_learner']
+__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'vt_splitter', 'VTLearner', 'vt_learner',
+           'final_tables']
 
 # %% ../nbs/07_learner.ipynb #131db297
 class ContrastiveLoss(nn.Module):
@@ -136,3 +139,22 @@ def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
     return VTLearner(dls, model, loss_func=ContrastiveLoss(loss_func or S2DTWLoss()),
                      metrics=retrieval_metrics_for() if metrics is None else metrics, cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)
+
+# %% ../nbs/07_learner.ipynb #a77dc9db
+class _FinalTable(NBMasterBar):
+    "fastai's training table, displayed once at the end of the fit."
+    def on_iter_begin(self): self.main_bar._parent_show = lambda *a: None
+    def show(self): pass
+    def on_iter_end(self):
+        from IPython.display import display
+        show_styles(); display(Div(*self.text_parts))
+
+class _NoBar(NBProgressBar):
+    "A progress bar that shows nothing (`validate`, `get_preds`)."
+    def on_iter_begin(self): pass
+    def on_update(self, val, text): pass
+    def on_iter_end(self): pass
+
+def final_tables():
+    "Make fastai show each fit's results table once, at its end, and no progress bars: for notebooks executed and saved headless."
+    _progress.master_bar, _progress.progress_bar = _FinalTable, _NoBar
