@@ -31,6 +31,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'vtlearn.cli.RichProgress.after_epoch': ('cli.html#richprogress.after_epoch', 'vtlearn/cli.py'),
                              'vtlearn.cli.RichProgress.before_fit': ('cli.html#richprogress.before_fit', 'vtlearn/cli.py'),
                              'vtlearn.cli._ablation_plot': ('cli.html#_ablation_plot', 'vtlearn/cli.py'),
+                             'vtlearn.cli._accuracy': ('cli.html#_accuracy', 'vtlearn/cli.py'),
                              'vtlearn.cli._dec': ('cli.html#_dec', 'vtlearn/cli.py'),
                              'vtlearn.cli._fit': ('cli.html#_fit', 'vtlearn/cli.py'),
                              'vtlearn.cli._plots': ('cli.html#_plots', 'vtlearn/cli.py'),

@@ -113,6 +113,10 @@ class RichProgress(Callback):
     def before_fit(self): self.task = self.progress.add_task(self.description, total=self.n_epoch)
     def after_epoch(self): self.progress.update(self.task, advance=1, description=f'{self.description} (loss {float(self.smooth_loss):.3f})')
 
+def _accuracy(learn):
+    "The validation metric of a classification learner, quietly."
+    with learn.no_bar(): return float(learn.validate()[1])
+
 def _fit(learn, how, *args, progress=None, description='training', **kwargs):
     "`learn.<how>(*args)` quietly, or with a rich progress bar."
     cbs = [RichProgress(progress, description)] if progress is not None else []
@@ -261,8 +265,8 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
         res = {name: evaluate_synth(m, root) for name, m in (('untrained', untrained), ('pretrained', learn.model))}
         adls = action_dls(tr, te, root/'features'/'ucf', bs=16)
         for name, m in (('untrained', untrained), ('pretrained', learn.model)):
-            res[name]['UCF linear probe accuracy'] = 100 * float(_fit(action_learner(adls, m, linear_probe=True), 'fit_one_cycle', 10, 1e-2,
-                                                                   progress=prog, description=f'linear probe ({name})').validate()[1])
+            res[name]['UCF linear probe accuracy'] = 100 * _accuracy(_fit(action_learner(adls, m, linear_probe=True), 'fit_one_cycle', 10, 1e-2,
+                                                                   progress=prog, description=f'linear probe ({name})'))
         test = lambda m: evaluate_retrieval(m, yc[half:], root/'features')['t2v_R@1']
         bs = max(2, min(32, sum(len(it.segments) for it in yc[:half]) // 2))
         ft = retrieval_learner(retrieval_dls(yc[:half], learn, root/'features', valid_items=yc[half:], bs=bs), learn)
@@ -419,7 +423,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
                              args.features, bs=args.bs, **{k: v for k, v in _dec(args).items() if k != 'fps'})
             learn = action_learner(dls, pre, linear_probe=args.linear_probe)
             _fit(learn, 'fit_one_cycle' if args.linear_probe else 'fine_tune', args.epochs, args.lr, progress=prog, description='fine-tuning')
-            _table('action recognition (test split)', {'accuracy': 100 * float(learn.validate()[1])}, console)
+            _table('action recognition (test split)', {'accuracy': 100 * _accuracy(learn)}, console)
             torch.save(learn.model, args.out); console.print(f'saved {args.out}'); return
         valid = _read(args.format, args.valid_csv, args.videos) if args.valid_csv else None
         learn = retrieval_learner(retrieval_dls(_read(args.format, args.csv, args.videos), pre, args.features, valid, bs=args.bs, **_dec(args)), pre)
