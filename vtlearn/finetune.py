@@ -8,7 +8,7 @@ import copy, math, os, random
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn
 from torch import Tensor
 from fastcore.foundation import L
 from fastai.learner import Learner
