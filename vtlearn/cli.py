@@ -8,7 +8,7 @@ import argparse, os, sys, time
 import torch
 from rich.console import Console
 from rich.table import Table
-import json, math, statistics
+import json, statistics
 from pathlib import Path
 from rich.progress import Progress
 from fastai.callback.core import Callback
@@ -331,7 +331,7 @@ def _video_args(p):
 
 def _dec(a): return {} if a.features else dict(n_frames=a.n_frames, fps=a.fps, decode_size=(a.size, a.size), crop=a.crop)
 
-def _pre(a): return load_pretrained(a.pretrained, a.weights) if a.pretrained in ('mil-nce', 'vt-twins') else load_pretrained(Path(a.pretrained))
+def _pre(a): return load_pretrained(a.pretrained, a.weights)
 
 def _table(title, d, console):
     tab = Table(title=title, min_width=len(title) + 4)

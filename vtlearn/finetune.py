@@ -18,9 +18,8 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import params
 from .losses import InfoNCELoss
 from .metrics import retrieval_metrics, sequence_similarity, retrieval_metrics_for, assign_steps, step_recall
-from .models.core import VideoTextModel
 from .learner import VTLearner, vt_learner
-from .data.formats import VideoItem, Segment
+from .data.formats import Segment
 from .data.video import video_info
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
                         _check_items, VideoTextDL)
@@ -79,6 +78,10 @@ def load_pretrained(source, # A file from `save_pretrained` or `Learner.export`,
                          "for the published MIL-NCE / VT-TWINS weights use load_pretrained('mil-nce' or 'vt-twins', path=folder)")
     return copy.deepcopy(_model_of(source))
 
+def _as_model(source):
+    "A model or a Learner's model as it is (evaluating does not change it); a file or a published name loaded."
+    return load_pretrained(source) if isinstance(source, (str, Path)) else _model_of(source)
+
 # %% ../nbs/08_finetune.ipynb #559ca742
 def segment_items(items:list, # `VideoItem`s with timed segments
                  ) -> list: # One `VideoItem` per segment (same `video_id` and file)
@@ -90,6 +93,10 @@ def _whole(items):
     return [it if it.segments else replace(it, segments=[Segment(0., math.inf, it.label or '')]) for it in items]
 
 def _all_valid(items): return [0], list(range(len(items)))
+
+def _split_by_video(valid_ids:set):
+    "A splitter: the items of the videos in `valid_ids` are the validation set, the others the training set."
+    return lambda o: ([i for i, it in enumerate(o) if it.video_id not in valid_ids], [i for i, it in enumerate(o) if it.video_id in valid_ids])
 
 def eval_dataloader(model:nn.Module, # A pretrained two-tower model (its tokenizer is used)
                     items:list, # `VideoItem`s, read in this order
@@ -133,7 +140,7 @@ def evaluate_retrieval(model, # A pretrained model or anything `load_pretrained`
                        **kwargs, # Passed to `eval_dataloader`
                       ) -> dict: # `t2v_R@k`, `t2v_MedR`, `v2t_R@k`, `v2t_MedR` (recalls in %) and `n` (clips)
     "Zero-shot text-to-video and video-to-text retrieval over all the clips (one per segment) of `items`."
-    model = load_pretrained(model) if isinstance(model, (str, Path, Learner)) else _model_of(model)
+    model = _as_model(model)
     v, t, l = embed(model, eval_dataloader(model, segment_items(items), feature_root, n_segments=1, **kwargs))
     sim = sequence_similarity(v, t, l[:, 0], l[:, 1], method)  # (videos, texts)
     res = {f't2v_{k}': x for k, x in retrieval_metrics(sim.T, ks).items()}
@@ -168,7 +175,7 @@ def evaluate_steps(model, # A pretrained model or anything `load_pretrained` tak
                    **kwargs, # Passed to `eval_dataloader` (n_frames, fps, decode_size, crop...)
                   ) -> dict: # Recall (%) per task, their mean `'recall'`, `'n'` (videos) and `'skipped'` (videos shorter than their step list)
     "Zero-shot CrossTask-style step localization recall, per task and averaged over tasks."
-    model = load_pretrained(model) if isinstance(model, (str, Path, Learner)) else _model_of(model)
+    model = _as_model(model)
     missing = sorted({it.task for it in items} - set(task_steps))
     if missing: raise ValueError(f"no step list for tasks {missing[:5]}: task_steps has {sorted(task_steps)[:5]}...")
     feats = feature_root is not None
@@ -180,11 +187,11 @@ def evaluate_steps(model, # A pretrained model or anything `load_pretrained` tak
     orig = {it.video_id: it for it in items}
     dl = eval_dataloader(model, cut, feature_root, bs=kwargs.pop('bs', 4), **({'feature_fps': feature_fps} if feats else {}), **kwargs)
     v, _, lens = embed(model, dl)
+    with torch.no_grad():  # each task's steps embedded once
+        emb = {task: model.encode_text(model.tokenizer(task_steps[task])[0][None])[0].float().cpu() for task in {it.task for it in items}}
     per_task, short = {}, 0
     for it, vi, li in zip(dl.dataset.items, v, lens):
-        steps = task_steps[it.task]
-        n = int(li[0])
-        t = model.encode_text(model.tokenizer(steps)[0][None])[0].float().cpu()
+        steps, t, n = task_steps[it.task], emb[it.task], int(li[0])
         centres = (torch.arange(n) + 0.5) * clip_seconds
         gt = torch.zeros(n, len(steps))
         for s in orig[it.video_id].segments:
@@ -212,8 +219,7 @@ def action_dls(train:list, # Labelled training `VideoItem`s (`read_action_csv(..
     items = _whole(list(train) + list(valid))
     if feature_root is not None: items = feature_items(items, feature_root)
     else: items = _check_items(items, issues, True)
-    names = {it.video_id for it in valid}
-    tr, va = [i for i, it in enumerate(items) if it.video_id not in names], [i for i, it in enumerate(items) if it.video_id in names]
+    tr, va = _split_by_video({it.video_id for it in valid})(items)
     if not tr or not va: raise ValueError(f"need training and test videos, got {len(tr)} and {len(va)}")
     xb = (FeatureSeqBlock(1, feature_fps, issues) if feature_root is not None else
           ClipSeqBlock(1, n_frames, None, decode_size, crop, augment, issues))
@@ -269,7 +275,7 @@ def evaluate_actions(model, # A pretrained model or anything `load_pretrained` t
                      **kwargs, # Passed to `eval_dataloader`
                     ) -> dict: # `accuracy` (%), `chance` (%), `n`
     "Zero-shot action recognition: the class whose name, read as a caption, is closest to the video."
-    model = load_pretrained(model) if isinstance(model, (str, Path, Learner)) else _model_of(model)
+    model = _as_model(model)
     labels = sorted({it.label for it in items})
     v, _, _ = embed(model, eval_dataloader(model, items, feature_root, n_segments=1, **kwargs))
     t = model.encode_text(model.tokenizer([prompt.format(l.replace('_', ' ')) for l in labels])[0][:, None])[:, 0].float().cpu()
@@ -287,7 +293,7 @@ def retrieval_dls(items:list, # `VideoItem`s (YouCook2 / MSR-VTT)
                   **kwargs, # Passed to `VideoTextDataLoaders.from_items`
                  ) -> VideoTextDataLoaders:
     "Clip-level DataLoaders (one clip and its caption per segment) for retrieval fine-tuning, split by video."
-    model = load_pretrained(pretrained) if isinstance(pretrained, (str, Path, Learner)) else _model_of(pretrained)
+    model = _as_model(pretrained)
     if valid_items is None:
         vids = sorted({it.video_id for it in items}); random.Random(seed).shuffle(vids)
         held = set(vids[:max(1, int(round(valid_pct * len(vids))))])
@@ -295,10 +301,8 @@ def retrieval_dls(items:list, # `VideoItem`s (YouCook2 / MSR-VTT)
     tr, va = segment_items(items), segment_items(valid_items)
     allc = tr + va
     if feature_root is not None: allc = feature_items(allc, feature_root)
-    names = {it.video_id for it in va}
-    split = lambda o: ([i for i, it in enumerate(o) if it.video_id not in names], [i for i, it in enumerate(o) if it.video_id in names])
     return VideoTextDataLoaders.from_items(allc, tokenizer=model.tokenizer, n_segments=1, features=feature_root is not None,
-                                          splitter=split, **kwargs)
+                                          splitter=_split_by_video({it.video_id for it in va}), **kwargs)
 
 def _check_tokenizer(model, dls):
     a, b = model.tokenizer, getattr(dls, 'tokenizer', None)
