@@ -8,6 +8,7 @@ subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocat
     python bench/bench_s2dtw.py                  # CPU, sizes that finish in a few minutes on 2 cores
     python bench/bench_s2dtw.py --device cuda    # GPU: every size, float32 / TF32 / bfloat16 GEMMs
     python bench/bench_s2dtw.py --losses         # the full losses of vtlearn.losses, forward + backward
+    python bench/bench_s2dtw.py --device cuda --teams   # the DP kernel alone, per team size, against the SFU bound
 """
 import argparse, json, os, resource, subprocess, sys, time
 import torch
@@ -72,16 +73,60 @@ def bench_losses(device, reps):
         print(f"{B:>5} " + ' '.join(f'{t:>9.2f}' for t in row), flush=True)
 
 
+def sm_clock_ghz():
+    "The GPU's maximum SM clock (nvidia-smi), or None."
+    try:
+        out = subprocess.run(['nvidia-smi', '--query-gpu=clocks.max.sm', '--format=csv,noheader,nounits', '-i', '0'],
+                             capture_output=True, text=True, check=True).stdout
+        return float(out.split()[0]) / 1e3
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError): return None
+
+
+def bench_teams(reps):
+    """CUDA: the DP kernel alone on precomputed (B, N, B, N) costs, float32, for the planner's team size (auto) and
+    every forced one. The bound is the special-function unit's: 3 exp + 1 log per weak-grid cell forward, at 16
+    operations per SM per cycle (sm_80/sm_90) and the maximum SM clock."""
+    from vtlearn.kernels import load_kernel
+    k = load_kernel('cuda')
+    ghz, sms = sm_clock_ghz(), torch.cuda.get_device_properties(0).multi_processor_count
+    sfu = 16 * sms * (ghz or 1.98) * 1e9
+    print(f"# S2DTW DP kernel alone, float32, {torch.cuda.get_device_name()}, {sms} SMs, "
+          f"{'%.2f GHz' % ghz if ghz else 'clock unknown, 1.98 GHz assumed'}")
+    hdr = f"{'B':>5} {'N=M':>4} {'team':>5} {'fwd ms':>8} {'bwd ms':>8} {'SFU bound ms':>13} {'fwd/bound':>9}"
+    print(hdr); print('-' * len(hdr))
+    for B, N in ((256, 8), (2048, 16)):
+        g = torch.Generator('cuda').manual_seed(0)
+        cost = -torch.randn(B * N, B * N, device='cuda', generator=g).view(B, N, B, N) * 0.2
+        lens, gout = torch.full((B,), N, device='cuda'), torch.ones(B, B, device='cuda')
+        args = (True, False, 0.1, 0.1, 0.5)
+        bound = B * B * (2 * N + 1) ** 2 * 4 / sfu * 1e3
+        for team in (0, 8, 16, 32, 64, 128, 256):
+            os.environ['VTLEARN_S2DTW_TEAM'] = str(team)  # read by the kernel at each call; 0 = the planner's choice
+            ts = {}
+            for name, f in (('fwd', lambda: k.forward(cost, lens, lens, *args)),
+                            ('bwd', lambda: k.backward(cost, lens, lens, gout, *args, False))):
+                f(); torch.cuda.synchronize(); t = []
+                for _ in range(reps):
+                    t0 = time.perf_counter(); f(); torch.cuda.synchronize(); t.append(time.perf_counter() - t0)
+                ts[name] = 1e3 * sorted(t)[len(t) // 2]
+            print(f"{B:>5} {N:>4} {team or 'auto':>5} {ts['fwd']:>8.3f} {ts['bwd']:>8.3f} {bound:>13.3f} {ts['fwd'] / bound:>9.1f}", flush=True)
+        os.environ.pop('VTLEARN_S2DTW_TEAM')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     p.add_argument('--reps', type=int, default=5)
     p.add_argument('--max-seconds', type=float, default=20., help='skip configurations estimated to take longer per step')
     p.add_argument('--losses', action='store_true', help='time the full losses instead of the S2DTW path')
+    p.add_argument('--teams', action='store_true', help='CUDA: time the DP kernel alone for each team size')
     p.add_argument('--_one', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._one: print(json.dumps(run_one(*json.loads(a._one)))); return
     if a.losses: return bench_losses(a.device, a.reps)
+    if a.teams:
+        if a.device != 'cuda': p.error('--teams times the CUDA kernel: add --device cuda')
+        return bench_teams(a.reps)
     precisions = ('fp32', 'tf32', 'bf16') if a.device == 'cuda' else ('fp32',)
     dev = torch.cuda.get_device_name() if a.device == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads'
     print(f'# S2DTW contrastive path, D = {D}, torch {torch.__version__}, {dev}')

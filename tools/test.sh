@@ -14,7 +14,7 @@ if ! command -v chromium >/dev/null; then  # the docs' browser test needs Debian
   else echo "note: chromium is not installed and cannot be installed here: the docs browser test will be skipped"; fi
 fi
 
-step "CUDA kernel compile check (compile only; no GPU needed)"
+step "CUDA kernel build check (compile, link, import; no GPU needed)"
 python3 tools/check_cuda_compile.py
 
 step "docs build"

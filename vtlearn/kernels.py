@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['csrc', 'load_kernel', 'kernel_available']
+__all__ = ['csrc', 'GPUS', 'load_kernel', 'kernel_available', 'cuda_schedule']
 
 # %% ../nbs/01_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
-_srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu']}
+_srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu'], 'emulator': ['s2dtw_emu.cpp']}
 
 # %% ../nbs/01_kernels.ipynb #4778f11c
 def _cpu_flags():
@@ -24,24 +24,25 @@ def _cpu_flags():
 def _kernel_name(kind):
     "A module name that changes whenever the sources (or, for the CPU, the instruction set) change: a stale build is never loaded."
     h = hashlib.sha1((_cpu_flags() if kind == 'cpu' else '').encode())
-    for f in sorted(csrc.glob('*')): h.update(f.read_bytes())
+    for f in sorted(csrc.glob('*.h')) + [csrc/s for s in _srcs[kind]]: h.update(f.read_bytes())
     return f'vtlearn_s2dtw_{kind}_{h.hexdigest()[:10]}'
 
 # %% ../nbs/01_kernels.ipynb #ca50be25
 @functools.cache
-def load_kernel(kind:str='cpu', # 'cpu' or 'cuda'
+def load_kernel(kind:str='cpu', # 'cpu', 'cuda', or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
                 verbose:bool=False, # Show the compiler's output
                ):
     "Build (on first use) and load the compiled S2DTW kernel for `kind`; the module has `forward` and `backward`."
-    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu' or 'cuda', got {kind!r}")
+    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'emulator', got {kind!r}")
     from torch.utils import cpp_extension as ce
     name = _kernel_name(kind)
     built = (Path(ce._get_build_directory(name, verbose=False))/f'{name}.so').exists()
-    if not built: print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{30 if kind=='cpu' else 60} s)...",
+    if not built: print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 30} s)...",
                         file=sys.stderr, flush=True)
     t0 = time.time()
     flags = dict(extra_cflags=['-O3', '-fopenmp', '-march=native'], extra_ldflags=['-fopenmp'])  # native: AVX2/AVX-512 lanes
     if kind == 'cuda': flags.update(extra_cuda_cflags=['-O3', '-lineinfo'])
+    if kind == 'emulator': flags = dict(extra_cflags=['-O2'])
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
         mod = ce.load(name, [str(csrc/s) for s in _srcs[kind]], extra_include_paths=[str(csrc)], verbose=verbose, **flags)
@@ -49,7 +50,7 @@ def load_kernel(kind:str='cpu', # 'cpu' or 'cuda'
     return mod
 
 # %% ../nbs/01_kernels.ipynb #53febc4b
-def kernel_available(kind:str='cpu'): # 'cpu' or 'cuda'
+def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'emulator'
     "Whether the `kind` kernel can be used here (built or buildable), without raising."
     if kind == 'cuda' and not torch.cuda.is_available(): return False
     try: load_kernel(kind); return True
@@ -57,3 +58,28 @@ def kernel_available(kind:str='cpu'): # 'cpu' or 'cuda'
         warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {str(e)[:200]}); "
                       "falling back to the pure PyTorch reference, which is much slower.")
         return False
+
+# %% ../nbs/01_kernels.ipynb #6dd1989b
+GPUS = {  # What the CUDA planner reads from the device: SMs, shared memory per SM, per block (opt-in) and reserved per
+          # block (bytes), resident threads per SM (at 64 registers a thread), resident blocks per SM
+    'H100': (132, 233472, 232448, 1024, 1024, 32),  # H100 SXM and H200
+    'A100': (108, 167936, 166912, 1024, 1024, 32),
+    'T4': (40, 65536, 65536, 0, 1024, 16),
+}
+
+def cuda_schedule(N:int, # Clips per video (the longest)
+                  M:int, # Captions per text (the longest)
+                  pairs:int, # (video, text) pairs in one call: `Bv * Bt` for the contrastive loss
+                  gpu:str|tuple='H100', # A name in `GPUS`, or a tuple of its six numbers
+                  plain:bool=False, # Plain soft-DTW instead of S2DTW
+                  backward:bool=True, # The backward pass (its workspace holds `dR/dG` too)
+                  dtype:torch.dtype=torch.float32, # The DP's dtype: float32 or float64
+                 ) -> dict:
+    "The launch the CUDA kernel chooses on `gpu`, from its own planner run on the host."
+    if isinstance(gpu, str) and gpu not in GPUS: raise ValueError(f"unknown gpu {gpu!r}: use one of {list(GPUS)} or its six numbers")
+    if dtype not in (torch.float32, torch.float64): raise TypeError(f"the DP runs in float32 or float64, got {dtype}")
+    if min(N, M, pairs) < 1: raise ValueError(f"N, M and pairs must be >= 1, got {N}, {M} and {pairs}")
+    esize = torch.finfo(dtype).bits // 8
+    ts, tpb, glob, stride, blocks = load_kernel('emulator').plan(GPUS[gpu] if isinstance(gpu, str) else tuple(gpu),
+                                                                 N, M, pairs, plain, backward, esize)
+    return dict(lanes=ts, teams_per_block=tpb, memory='global' if glob else 'shared', workspace_bytes=stride * esize, blocks=blocks)

@@ -22,11 +22,12 @@ VT_HD double vlog(double x) { return log(x); }
 template <typename T> VT_HD T vinf() { return (T)INFINITY; }
 template <typename T> VT_HD T vmin(T a, T b) { return a < b ? a : b; }
 
-// softmin_g(a, b, c) = -g log sum exp(-x/g), max-shifted; g == 0 is the hard min.
-template <typename T> VT_HD T softmin3(T a, T b, T c, T g) {
+// softmin_g(a, b, c) = -g log sum exp(-x/g), max-shifted; g == 0 is the hard min. ig = 1/g: a multiply, not a
+// division, per exp (on a GPU a division costs a reciprocal on the special-function unit and a dozen instructions).
+template <typename T> VT_HD T softmin3(T a, T b, T c, T g, T ig) {
   T mn = vmin(a, vmin(b, c));
   if (g == (T)0 || mn == vinf<T>()) return mn;
-  T s = vexp((mn - a) / g) + vexp((mn - b) / g) + vexp((mn - c) / g);
+  T s = vexp((mn - a) * ig) + vexp((mn - b) * ig) + vexp((mn - c) * ig);
   return mn - g * vlog(s);
 }
 
@@ -43,6 +44,7 @@ template <typename T> struct PairDP {
   int n, m;
   bool plain;                     // plain soft-DTW on cost instead of S2DTW
   T g, sg, tau;                   // gamma, smooth_gamma, threshold
+  T ig, isg;                      // 1 / g, 1 / sg (0 when g == 0)
   T* cs; T* R; T* E;              // workspaces: n*m, (rows+1)*(cols+1), (rows+1)*(cols+1)
 
   VT_HD int rows() const { return plain ? n : 2 * n + 1; }
@@ -59,8 +61,8 @@ template <typename T> struct PairDP {
   // cs[i, j] = c[i, j] + softmin_sg(c[i, j-1], c[i-1, j], c[i-1, j-1]); outside = +inf, at (0, 0) all three are 0.
   VT_HD void smooth_cell(int i, int j) const {
     T inf = vinf<T>();
-    T s = (i == 0 && j == 0) ? softmin3((T)0, (T)0, (T)0, sg)
-        : softmin3(j > 0 ? c(i, j - 1) : inf, i > 0 ? c(i - 1, j) : inf, (i > 0 && j > 0) ? c(i - 1, j - 1) : inf, sg);
+    T s = (i == 0 && j == 0) ? softmin3((T)0, (T)0, (T)0, sg, isg)
+        : softmin3(j > 0 ? c(i, j - 1) : inf, i > 0 ? c(i - 1, j) : inf, (i > 0 && j > 0) ? c(i - 1, j - 1) : inf, sg, isg);
     cs[i * m + j] = c(i, j) + s;
   }
 
@@ -73,13 +75,13 @@ template <typename T> struct PairDP {
   }
 
   VT_HD void fwd_cell(int p, int q) const {
-    r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g);
+    r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
   }
 
   // Weight of parent (p, q) in the soft-min of child (a, b); dir: 0 diag, 1 up, 2 left (as seen from the child).
   VT_HD T parent_weight(int a, int b, int p, int q, int dir) const {
     if (g == (T)0) return argmin3(r(a - 1, b - 1), r(a - 1, b), r(a, b - 1)) == dir ? (T)1 : (T)0;
-    return vexp((r(a, b) - G(a, b) - r(p, q)) / g);
+    return vexp((r(a, b) - G(a, b) - r(p, q)) * ig);
   }
 
   // E(p, q) = dR[last]/dG(p, q) (Cuturi & Blondel 2017, Algorithm 2), children done first.
@@ -102,9 +104,9 @@ template <typename T> struct PairDP {
     T d = align(i, j);
     if (plain) return d;
     T cij = c(i, j);
-    if (j + 1 < m) d += align(i, j + 1) * vexp((cs[i * m + j + 1] - c(i, j + 1) - cij) / sg);
-    if (i + 1 < n) d += align(i + 1, j) * vexp((cs[(i + 1) * m + j] - c(i + 1, j) - cij) / sg);
-    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * vexp((cs[(i + 1) * m + j + 1] - c(i + 1, j + 1) - cij) / sg);
+    if (j + 1 < m) d += align(i, j + 1) * vexp((cs[i * m + j + 1] - c(i, j + 1) - cij) * isg);
+    if (i + 1 < n) d += align(i + 1, j) * vexp((cs[(i + 1) * m + j] - c(i + 1, j) - cij) * isg);
+    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * vexp((cs[(i + 1) * m + j + 1] - c(i + 1, j + 1) - cij) * isg);
     return d;
   }
 };
@@ -122,6 +124,7 @@ struct PairIndex {
     d.cost = cost + base(p); d.sI = sI; d.sJ = sJ;
     d.n = (int)vlen[a(p)]; d.m = (int)tlen[b(p)];
     d.plain = plain; d.g = g; d.sg = sg; d.tau = tau;
+    d.ig = g > (T)0 ? (T)1 / g : (T)0; d.isg = sg > (T)0 ? (T)1 / sg : (T)0;
     d.cs = nullptr; d.R = nullptr; d.E = nullptr;
     return d;
   }

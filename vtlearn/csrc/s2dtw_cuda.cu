@@ -1,8 +1,9 @@
 // CUDA kernel of S2DTW / soft-DTW, float32 and float64, same interface as s2dtw_cpu.cpp.
 // Schedule: a *team* of lanes per pair (vt::run_team in s2dtw_cell.h: anti-diagonals in parallel, a team
 // sync between them). Teams of 8/16/32 lanes are tiles of a warp (__syncwarp on the tile's mask), teams of
-// 64/128/256 lanes are a whole block (__syncthreads). The workspace (cs | R | E) of a team lives in dynamic
-// shared memory when it fits, else in a bounded global buffer that teams reuse pair after pair.
+// 64/128/256 lanes are a whole block (__syncthreads); the planner (s2dtw_plan.h) picks the size. The workspace
+// (cs | R | E) of a team lives in dynamic shared memory when it fits, else in a bounded global buffer that teams
+// reuse pair after pair. s2dtw_emu.cpp runs this schedule on the host, so that it is tested without a GPU.
 // Environment overrides, for tests and tuning: VTLEARN_S2DTW_TEAM=8..256 forces the team size,
 // VTLEARN_S2DTW_GLOBAL=1 forces the global-memory workspace.
 // Lean includes (not torch/extension.h, the whole C++ frontend): they halve the build time.
@@ -18,20 +19,13 @@
 #include <climits>
 #include <cstdlib>
 #include "s2dtw_host.h"
+#include "s2dtw_plan.h"
 
 namespace {
 
 template <int TS> struct DeviceTeam {
   static constexpr int size = TS;
   int lane; unsigned mask;
-  __device__ DeviceTeam() {
-    if constexpr (TS <= 32) {
-      lane = threadIdx.x % TS;
-      mask = TS == 32 ? 0xffffffffu : ((1u << TS) - 1) << (threadIdx.x % 32 / TS * TS);
-    } else {
-      lane = threadIdx.x; mask = 0;
-    }
-  }
   __device__ void sync() const {
     if constexpr (TS <= 32) __syncwarp(mask);  // orders shared and global memory among the tile's lanes
     else __syncthreads();
@@ -42,73 +36,14 @@ template <int TS> struct DeviceTeam {
 template <typename T, int TS, bool BWD>
 __global__ void __launch_bounds__(256) dtw_kernel(vt::TeamJob<T> job, T* ws, int64_t stride) {
   extern __shared__ __align__(16) unsigned char vt_smem[];
-  DeviceTeam<TS> tm;
-  const int tpb = TS > 32 ? 1 : blockDim.x / TS, t = TS > 32 ? 0 : threadIdx.x / TS;
-  const int64_t team = (int64_t)blockIdx.x * tpb + t;
-  T* w = ws ? ws + team * stride : reinterpret_cast<T*>(vt_smem) + t * stride;
-  vt::run_team<BWD>(job, tm, w, team, (int64_t)gridDim.x * tpb);
+  const vt::LaneId id = vt::lane_id<TS>(threadIdx.x, blockIdx.x, blockDim.x);
+  const DeviceTeam<TS> tm{id.lane, id.mask};
+  T* w = ws ? ws + id.team * stride : reinterpret_cast<T*>(vt_smem) + id.slot * stride;
+  vt::run_team<BWD>(job, tm, w, id.team, (int64_t)gridDim.x * vt::teams_per_block(TS, blockDim.x));
 }
 
-// ---- planner ----
-// Picks the team size, teams per block and memory kind from a rough cost model (no GPU was at hand to tune
-// it; the environment overrides exist to measure alternatives). One anti-diagonal step of a pair takes about
-// kLat cycles of dependent latency (exp, log, division, memory, sync), or longer when the SM's issue slots are
-// the bound: kIssue warp-instructions per warp of the team, for every team resident on the SM, 4 per cycle.
-struct DevInfo { int sms, smem_sm, smem_block, smem_reserved, threads_sm, blocks_sm; };
-struct Plan { int ts = 0, tpb = 0; bool global = false; int64_t stride = 0, blocks = 0; };
-
-constexpr double kIssue = 100, kLatShared = 300, kLatGlobal = 900;
-constexpr int64_t kGlobalBudget = int64_t(1) << 30;  // bytes of global workspace at most (unless one team needs more)
-
-inline int64_t diag_steps(int64_t rows, int64_t cols, int ts) {  // sum over anti-diagonals of ceil(len / ts)
-  int64_t it = 0;
-  for (int64_t s = 0; s < rows + cols - 1; ++s) {
-    const int64_t len = std::min(s, rows - 1) - std::max<int64_t>(0, s - cols + 1) + 1;
-    it += (len + ts - 1) / ts;
-  }
-  return it;
-}
-
-// elems: workspace elements of one team; esize: bytes per element; P: pairs; rows, cols: largest grid.
-inline Plan make_plan(const DevInfo& dev, int64_t elems, int esize, int64_t P, int64_t rows, int64_t cols,
-                      int force_ts, bool force_global) {
-  Plan best; double best_t = 0;
-  for (int global = 0; global < 2; ++global) {
-    if (global ? !force_global && best.ts != 0 : force_global) continue;  // global memory only as the fallback
-    for (int ts = 8; ts <= 256; ts *= 2) {
-      if (force_ts && ts != force_ts) continue;
-      // Pad a team's stride to 32 elements, plus ts for warp tiles: tiles of one warp then start on
-      // different banks, so their lanes (at stride cols of each other) do not collide.
-      const int64_t stride = (elems + 31) / 32 * 32 + (ts < 32 ? ts : 0);
-      const int64_t steps = diag_steps(rows, cols, ts);
-      for (int tpb = ts < 32 ? 256 / ts : 1; tpb >= 1; tpb /= 2) {
-        const int64_t warps = ((int64_t)tpb * ts + 31) / 32;
-        int64_t blocks_sm = std::min<int64_t>(dev.threads_sm / (warps * 32), dev.blocks_sm);  // resident per SM
-        int64_t blocks_max = (P + tpb - 1) / tpb;                                               // in the grid
-        if (!global) {
-          const int64_t bytes = tpb * stride * esize;
-          if (bytes > dev.smem_block) continue;
-          blocks_sm = std::min<int64_t>(blocks_sm, dev.smem_sm / (bytes + dev.smem_reserved));
-          if (blocks_sm < 1) continue;
-        } else {  // as many teams as the budget allows (at least one block), that loop over the pairs
-          const int64_t budget = kGlobalBudget / (tpb * stride * esize);
-          if (budget < 1 && tpb > 1) continue;
-          blocks_max = std::max<int64_t>(1, std::min({blocks_max, budget, blocks_sm * dev.sms}));
-        }
-        const int64_t teams = std::min({blocks_max, blocks_sm * dev.sms}) * tpb;  // running at once
-        const double per_sm = (double)((teams + dev.sms - 1) / dev.sms);
-        const double waves = (double)((P + teams - 1) / teams);
-        const double t = waves * steps * std::max(global ? kLatGlobal : kLatShared, per_sm * kIssue * warps / tpb / 4);
-        if (best.ts == 0 || t < best_t) {
-          best_t = t; best.ts = ts; best.tpb = tpb; best.global = global; best.stride = stride;
-          best.blocks = std::min<int64_t>(blocks_max, INT_MAX);  // teams loop over the rest
-        }
-      }
-    }
-  }
-  return best;
-}
-// ---- end planner ----
+using vt::DevInfo;
+using vt::Plan;
 
 DevInfo dev_info(int device) {
   auto get = [device](cudaDeviceAttr a) { int v = 0; C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, device)); return v; };
@@ -138,14 +73,11 @@ void launch(const vt::TeamJob<T>& job, const Plan& pl, T* ws, cudaStream_t strea
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <typename T, bool BWD>
+template <bool BWD, typename T>
 void run(const vt::TeamJob<T>& job, const at::Tensor& cost) {
-  const int64_t rows = job.plain ? job.N : 2 * job.N + 1, cols = job.plain ? job.M : 2 * job.M + 1;
-  const int64_t elems = job.cs_elems + (BWD ? 2 : 1) * job.grid;
   int force_ts = env_int("VTLEARN_S2DTW_TEAM");
   if ((force_ts & (force_ts - 1)) != 0 || force_ts < 8 || force_ts > 256) force_ts = 0;  // not a valid team size
-  const Plan pl = make_plan(dev_info(cost.get_device()), elems, sizeof(T), job.P, rows, cols, force_ts,
-                            env_int("VTLEARN_S2DTW_GLOBAL") != 0);
+  const Plan pl = vt::plan_job(dev_info(cost.get_device()), job, BWD, force_ts, env_int("VTLEARN_S2DTW_GLOBAL") != 0);
   TORCH_CHECK(pl.ts > 0, "s2dtw_cuda: no launch configuration found");
   at::Tensor ws;
   if (pl.global) ws = at::empty({pl.blocks * pl.tpb * pl.stride}, cost.options());
@@ -161,8 +93,6 @@ void run(const vt::TeamJob<T>& job, const at::Tensor& cost) {
   }
 }  // ws is freed here, after the launch: the caching allocator keeps it for this stream until the kernel is done
 
-using vt::make_index;
-
 void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
   vt::check_common(cost, vlen, tlen, pairwise);
   TORCH_CHECK(cost.is_cuda(), "cost must be a CUDA tensor");
@@ -170,53 +100,20 @@ void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor
   TORCH_CHECK(vt::grid_elems(N, M, false) + N * M < INT_MAX, "sequences too long for s2dtw_cuda: ", N, " x ", M);
 }
 
-// The job without outputs; the workspace layout is sized for the largest pair (N x M).
-template <typename T>
-vt::TeamJob<T> make_job(const at::Tensor& cost, const vt::PairIndex& ix, bool pairwise, bool plain,
-                        double gamma, double smooth_gamma, double tau) {
-  vt::TeamJob<T> job{};
-  job.cost = cost.data_ptr<T>(); job.ix = ix;
-  job.N = (int)cost.size(1); job.M = (int)cost.size(pairwise ? 3 : 2);
-  job.P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
-  job.plain = plain; job.g = (T)gamma; job.sg = (T)smooth_gamma; job.tau = (T)tau;
-  job.cs_elems = plain ? 0 : (int64_t)job.N * job.M;
-  job.grid = vt::grid_elems(job.N, job.M, plain);
-  return job;
-}
-
 at::Tensor dtw_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise, bool plain,
-                          double gamma, double smooth_gamma, double tau) {
+                       double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
   const c10::cuda::CUDAGuard guard(cost.device());
-  auto out = pairwise ? at::empty({cost.size(0), cost.size(2)}, cost.options()) : at::empty({cost.size(0)}, cost.options());
-  if (out.numel() == 0) return out;
-  auto ix = make_index(cost, vlen, tlen, pairwise);
-  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_forward_cuda", [&] {
-    auto job = make_job<scalar_t>(cost, ix, pairwise, plain, gamma, smooth_gamma, tau);
-    job.out = out.data_ptr<scalar_t>();
-    run<scalar_t, false>(job, cost);
-  });
-  return out;
+  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false,
+                          [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); });
 }
 
-// Gradient of sum(grad_out * D) w.r.t. cost (zero on padding); alignment=true gives grad_out * dD/dG on the real cells.
 at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out,
-                           bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
+                        bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
   check_args(cost, vlen, tlen, pairwise);
   const c10::cuda::CUDAGuard guard(cost.device());
-  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
-  TORCH_CHECK(grad_out.device() == cost.device() && grad_out.numel() == P, "grad_out must have one entry per pair, on the device of cost");
-  auto go = grad_out.to(cost.scalar_type()).contiguous();
-  // Every pair writes its whole N x M block (zeros on padding), so no memset is needed.
-  auto grad = at::empty(cost.sizes(), cost.options());
-  if (grad.numel() == 0) return grad;
-  auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
-  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_backward_cuda", [&] {
-    auto job = make_job<scalar_t>(cost, ix, pairwise, plain, gamma, smooth_gamma, tau);
-    job.gout = go.data_ptr<scalar_t>(); job.alignment = alignment; job.grad = grad.data_ptr<scalar_t>(); job.gx = gx;
-    run<scalar_t, true>(job, cost);
-  });
-  return grad;
+  return vt::team_backward(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, false,
+                           [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); });
 }
 
 }  // namespace

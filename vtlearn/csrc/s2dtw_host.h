@@ -1,7 +1,12 @@
-// Host-side glue shared by the CPU and CUDA modules: argument checks and the PairIndex of a cost tensor.
+// Host-side glue shared by the CPU and CUDA modules: argument checks, the PairIndex of a cost tensor, and the
+// jobs of the CUDA team schedule (shared by s2dtw_cuda.cu and its host emulator s2dtw_emu.cpp).
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <ATen/Dispatch.h>
+#include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
+#include <cmath>
+#include <type_traits>
 #include "s2dtw_cell.h"
 
 namespace vt {
@@ -24,6 +29,58 @@ inline void check_common(const at::Tensor& cost, const at::Tensor& vlen, const a
   TORCH_CHECK(vlen.scalar_type() == at::kLong && tlen.scalar_type() == at::kLong, "lengths must be int64");
   TORCH_CHECK(vlen.is_contiguous() && tlen.is_contiguous(), "lengths must be contiguous");
   TORCH_CHECK(vlen.numel() == cost.size(0) && tlen.numel() == cost.size(pairwise ? 2 : 0), "lengths do not match the batch");
+}
+
+// ---- Team schedule jobs: `run(job, std::bool_constant<BWD>{})` runs the schedule on the job ----
+// The job without outputs; the workspace layout is sized for the largest pair (N x M).
+template <typename T>
+TeamJob<T> make_job(const at::Tensor& cost, const PairIndex& ix, bool pairwise, bool plain, double gamma,
+                    double smooth_gamma, double tau) {
+  TeamJob<T> job{};
+  job.cost = cost.data_ptr<T>(); job.ix = ix;
+  job.N = (int)cost.size(1); job.M = (int)cost.size(pairwise ? 3 : 2);
+  job.P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
+  job.plain = plain; job.g = (T)gamma; job.sg = (T)smooth_gamma; job.tau = (T)tau;
+  job.cs_elems = plain ? 0 : (int64_t)job.N * job.M;
+  job.grid = grid_elems(job.N, job.M, plain);
+  return job;
+}
+
+// The kernel writes every output entry; poison (for the emulator) fills the outputs with NaN first to prove it.
+template <typename Run>
+at::Tensor team_forward(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise, bool plain,
+                        double gamma, double smooth_gamma, double tau, bool poison, Run run) {
+  auto out = pairwise ? at::empty({cost.size(0), cost.size(2)}, cost.options()) : at::empty({cost.size(0)}, cost.options());
+  if (out.numel() == 0) return out;
+  if (poison) out.fill_(NAN);
+  auto ix = make_index(cost, vlen, tlen, pairwise);
+  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "s2dtw_team_forward", [&] {
+    auto job = make_job<scalar_t>(cost, ix, pairwise, plain, gamma, smooth_gamma, tau);
+    job.out = out.data_ptr<scalar_t>();
+    run(job, std::false_type{});
+  });
+  return out;
+}
+
+// Gradient of sum(grad_out * D) w.r.t. cost; alignment=true gives grad_out * dD/dG on the real cells. Every pair
+// writes its whole N x M block (zeros on padding), so no memset is needed.
+template <typename Run>
+at::Tensor team_backward(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, const at::Tensor& grad_out,
+                         bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment,
+                         bool poison, Run run) {
+  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
+  TORCH_CHECK(grad_out.device() == cost.device() && grad_out.numel() == P, "grad_out must have one entry per pair, on the device of cost");
+  auto go = grad_out.to(cost.scalar_type()).contiguous();
+  auto grad = at::empty(cost.sizes(), cost.options());
+  if (grad.numel() == 0) return grad;
+  if (poison) grad.fill_(NAN);
+  auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
+  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "s2dtw_team_backward", [&] {
+    auto job = make_job<scalar_t>(cost, ix, pairwise, plain, gamma, smooth_gamma, tau);
+    job.gout = go.data_ptr<scalar_t>(); job.alignment = alignment; job.grad = grad.data_ptr<scalar_t>(); job.gx = gx;
+    run(job, std::true_type{});
+  });
+  return grad;
 }
 
 }  // namespace vt
