@@ -22,13 +22,16 @@ VT_HD double vlog(double x) { return log(x); }
 template <typename T> VT_HD T vinf() { return (T)INFINITY; }
 template <typename T> VT_HD T vmin(T a, T b) { return a < b ? a : b; }
 
-// softmin_g(a, b, c) = -g log sum exp(-x/g), max-shifted; g == 0 is the hard min. ig = 1/g: a multiply, not a
-// division, per exp (on a GPU a division costs a reciprocal on the special-function unit and a dozen instructions).
+// softmin_g(a, b, c) = -g log sum exp(-x/g), shifted by the minimum, whose term is exp(0) = 1: two exps and a log
+// (on a GPU these are the special-function unit's work, the DP's bound). ig = 1/g: a multiply, not a division
+// (which costs a reciprocal on that unit too). g == 0 is the hard min.
+// The selects are ordered so that a NaN anywhere comes out (the emulator's uninitialised-read check relies on it).
 template <typename T> VT_HD T softmin3(T a, T b, T c, T g, T ig) {
-  T mn = vmin(a, vmin(b, c));
+  const bool ab = a < b, lc = (ab ? a : b) < c;
+  const T lo = ab ? a : b, hi = ab ? b : a;             // min and max of a, b
+  const T mn = lc ? lo : c, other = lc ? c : lo;        // the minimum, and the terms besides it: hi and other
   if (g == (T)0 || mn == vinf<T>()) return mn;
-  T s = vexp((mn - a) * ig) + vexp((mn - b) * ig) + vexp((mn - c) * ig);
-  return mn - g * vlog(s);
+  return mn - g * vlog((T)1 + vexp((mn - hi) * ig) + vexp((mn - other) * ig));
 }
 
 // Index (0 = diag, 1 = up, 2 = left) of the first minimum: the tie-break of the hard (g == 0) path.

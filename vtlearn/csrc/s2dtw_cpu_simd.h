@@ -48,9 +48,11 @@ inline vf vlog(vf x) {  // x > 0 and normal
   return f + y + fe * 0.693359375f;
 }
 
+// As vt::softmin3: the minimum's term is exp(0) = 1, so two exps.
 inline vf softmin3(vf a, vf b, vf c, float g, float ig) {
-  vf mn = vmin(a, vmin(b, c));
-  return mn - g * vlog(vexp((mn - a) * ig) + vexp((mn - b) * ig) + vexp((mn - c) * ig));
+  vi ab = a < b, lc = (ab ? a : b) < c;
+  vf lo = ab ? a : b, hi = ab ? b : a, mn = lc ? lo : c, other = lc ? c : lo;
+  return mn - g * vlog(1.0f + vexp((mn - hi) * ig) + vexp((mn - other) * ig));
 }
 
 // One group of L pairs sharing (n, m): lane-major workspaces, cost gathered once.

@@ -33,8 +33,10 @@ template <int TS> struct DeviceTeam {
 };
 
 // ws == nullptr: each team's workspace is `stride` elements of dynamic shared memory, else of ws.
+// Launch bounds: blocks of at most 256 threads, 4 of them resident per SM, so at most 64 registers a thread (what
+// the planner counts with); ptxas left alone spills at 48 registers in some float32 kernels.
 template <typename T, int TS, bool BWD>
-__global__ void __launch_bounds__(256) dtw_kernel(vt::TeamJob<T> job, T* ws, int64_t stride) {
+__global__ void __launch_bounds__(256, 4) dtw_kernel(vt::TeamJob<T> job, T* ws, int64_t stride) {
   extern __shared__ __align__(16) unsigned char vt_smem[];
   const vt::LaneId id = vt::lane_id<TS>(threadIdx.x, blockIdx.x, blockDim.x);
   const DeviceTeam<TS> tm{id.lane, id.mask};
@@ -47,7 +49,7 @@ using vt::Plan;
 
 DevInfo dev_info(int device) {
   auto get = [device](cudaDeviceAttr a) { int v = 0; C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, device)); return v; };
-  // Resident threads: the kernels use 33 to 64 registers a thread (ptxas -v), so count 64.
+  // Resident threads at 64 registers a thread, the kernels' launch bounds.
   const int threads = std::min(get(cudaDevAttrMaxThreadsPerMultiProcessor), get(cudaDevAttrMaxRegistersPerMultiprocessor) / 64);
   return {get(cudaDevAttrMultiProcessorCount), get(cudaDevAttrMaxSharedMemoryPerMultiprocessor),
           get(cudaDevAttrMaxSharedMemoryPerBlockOptin), get(cudaDevAttrReservedSharedMemoryPerBlock),
