@@ -14,6 +14,9 @@ __all__ = ['csrc', 'GPUS', 'load_kernel', 'kernel_available', 'cuda_schedule']
 # %% ../nbs/01_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
 _srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu'], 'emulator': ['s2dtw_emu.cpp']}
+_cflags = {  # host compiler flags, tried in turn: a compiler without OpenMP (Apple's clang) or -march=native still builds
+    'cpu': (['-O3', '-fopenmp', '-march=native'], ['-O3', '-march=native'], ['-O3']),  # native: AVX2/AVX-512 lanes
+    'cuda': (['-O3', '-fopenmp', '-march=native'],), 'emulator': (['-O2'],)}
 
 # %% ../nbs/01_kernels.ipynb #4778f11c
 def _cpu_flags():
@@ -35,19 +38,27 @@ def load_kernel(kind:str='cpu', # 'cpu', 'cuda', or 'emulator' (the CUDA kernel'
     "Build (on first use) and load the compiled S2DTW kernel for `kind`; the module has `forward` and `backward`."
     if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'emulator', got {kind!r}")
     from torch.utils import cpp_extension as ce
-    name = _kernel_name(kind)
-    built = (Path(ce._get_build_directory(name, verbose=False))/f'{name}.so').exists()
-    if not built: print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 30} s)...",
-                        file=sys.stderr, flush=True)
-    t0 = time.time()
-    flags = dict(extra_cflags=['-O3', '-fopenmp', '-march=native'], extra_ldflags=['-fopenmp'])  # native: AVX2/AVX-512 lanes
-    if kind == 'cuda': flags.update(extra_cuda_cflags=['-O3', '-lineinfo'])
-    if kind == 'emulator': flags = dict(extra_cflags=['-O2'])
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
-        mod = ce.load(name, [str(csrc/s) for s in _srcs[kind]], extra_include_paths=[str(csrc)], verbose=verbose, **flags)
-    if not built: print(f"vtlearn: {kind.upper()} kernel ready ({time.time()-t0:.0f} s).", file=sys.stderr, flush=True)
-    return mod
+    names = [_kernel_name(kind) + (f'_{i}' if i else '') for i in range(len(_cflags[kind]))]
+    built = [(Path(ce._get_build_directory(n, verbose=False))/f'{n}.so').exists() for n in names]
+    if not any(built): print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 30} s)...",
+                             file=sys.stderr, flush=True)
+    t0, err = time.time(), None
+    for i in sorted(range(len(names)), key=lambda i: not built[i]):  # a build made earlier first, then in order
+        cflags = _cflags[kind][i]
+        flags = dict(extra_cflags=cflags, extra_ldflags=['-fopenmp'] if '-fopenmp' in cflags else [])
+        if kind == 'cuda': flags.update(extra_cuda_cflags=['-O3', '-lineinfo'])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
+                mod = ce.load(names[i], [str(csrc/s) for s in _srcs[kind]], extra_include_paths=[str(csrc)], verbose=verbose, **flags)
+        except (RuntimeError, OSError, ImportError) as e: err = e; continue
+        if i:
+            missing = [f for f in _cflags[kind][0] if f not in cflags]
+            warnings.warn(f"vtlearn: this compiler rejects {' '.join(missing)}, so the {kind} S2DTW kernel is built without it: "
+                          f"slower{', on one core' if '-fopenmp' in missing else ''}.")
+        if not any(built): print(f"vtlearn: {kind.upper()} kernel ready ({time.time()-t0:.0f} s).", file=sys.stderr, flush=True)
+        return mod
+    raise err
 
 # %% ../nbs/01_kernels.ipynb #53febc4b
 def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'emulator'

@@ -1,0 +1,43 @@
+"""The CPU kernel builds and runs with a compiler that rejects -fopenmp, as Apple's clang does without libomp:
+`load_kernel` falls back to a build without OpenMP and warns. A real build, in a fresh process and an empty cache
+(it needs its own environment: CXX and TORCH_EXTENSIONS_DIR are read when the extension is built)."""
+import os, subprocess, sys
+from pathlib import Path
+
+CXX = '''#!/bin/sh
+echo "$*" >> "$0.log"
+for a in "$@"; do
+  if [ "$a" = -fopenmp ]; then echo "cxx: error: unsupported option '-fopenmp'" >&2; exit 1; fi
+done
+exec c++ "$@"
+'''
+
+CODE = '''
+import warnings, torch
+from vtlearn.kernels import load_kernel
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter('always')
+    k = load_kernel('cpu')
+one = torch.tensor([1])
+print(k.forward(-torch.tensor([[[0.6]]], dtype=torch.float64), one, one, False, False, 0.1, 0.1, 0.5).item())
+print([str(x.message) for x in w if 'rejects' in str(x.message)])
+'''
+
+
+def test_cpu_kernel_without_openmp(tmp_path):
+    cxx = tmp_path / 'cxx'
+    cxx.write_text(CXX); cxx.chmod(0o755)
+    env = dict(os.environ, CXX=str(cxx), TORCH_EXTENSIONS_DIR=str(tmp_path / 'ext'))
+    log = tmp_path / 'cxx.log'
+    for run in range(2):  # the second process loads the fallback build without trying the OpenMP build again
+        r = subprocess.run([sys.executable, '-c', CODE], env=env, capture_output=True, text=True, timeout=900,
+                           cwd=Path(__file__).resolve().parent.parent)
+        assert r.returncode == 0, r.stderr[-3000:]
+        value, warned = r.stdout.strip().splitlines()[-2:]
+        assert abs(float(value) - 0.2874615834355262) < 1e-12  # the first worked example of S2DTW
+        assert 'rejects -fopenmp, so the cpu S2DTW kernel is built without it' in warned and 'one core' in warned, warned
+        built = [p.parent.name for p in (tmp_path / 'ext').glob('*/*.so')]
+        assert len(built) == 1 and built[0].endswith('_1'), built  # the OpenMP build failed; the first fallback was built
+        compiles = [l for l in log.read_text().splitlines() if ' -c ' in l]  # (torch also asks the compiler its version)
+        if run == 0: first = compiles
+    assert any('-fopenmp' in l for l in first) and compiles == first  # compiled in the first process only
