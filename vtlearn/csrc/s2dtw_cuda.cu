@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(256, 4) dtw_kernel(vt::TeamJob<T> job, T* ws, 
   extern __shared__ __align__(16) unsigned char vt_smem[];
   const vt::LaneId id = vt::lane_id<TS>(threadIdx.x, blockIdx.x, blockDim.x);
   const DeviceTeam<TS> tm{id.lane, id.mask};
-  T* w = ws ? ws + id.team * stride : reinterpret_cast<T*>(vt_smem) + id.slot * stride;
+  T* w = vt::team_workspace(id, ws, reinterpret_cast<T*>(vt_smem), stride);
   vt::run_team<BWD>(job, tm, w, id.team, (int64_t)gridDim.x * vt::teams_per_block(TS, blockDim.x));
 }
 

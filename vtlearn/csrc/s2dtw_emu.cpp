@@ -4,9 +4,10 @@
 // of a team are fibers (ucontext) run by one scheduler, one lane at a time from one team sync to the next, in
 // an order chosen per phase (0 ascending, 1 descending, 2 shuffled). A result that depends on the order means
 // a missing sync. It also checks what the GPU would not report: every thread of a block maps to exactly one
-// (team, lane), the warp-tile masks, that no team writes past its workspace (guard cells after it), that no
-// cell is read before it is written (workspaces start as NaN), that every output entry is written (outputs
-// start as NaN), and that all lanes of a team meet at the same syncs.
+// (team, lane), the warp-tile masks, that every team writes inside its own workspace of the block's shared memory
+// or the global buffer (nothing else may change, guard cells included), that no cell is read before it is
+// written (the memory starts as NaN), that every output entry is written (outputs start as NaN), and that all
+// lanes of a team meet at the same syncs.
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/utils/pybind.h>
 #include <ucontext.h>
@@ -22,7 +23,7 @@
 
 namespace {
 
-constexpr int kGuard = 64;                // guard cells after each team's workspace
+constexpr int kGuard = 64;                // guard cells after the memory of the teams
 constexpr size_t kStack = 64 * 1024;      // fiber stack of one lane
 
 struct Fibers {
@@ -85,8 +86,11 @@ void emulate(const vt::TeamJob<T>& job, const vt::Plan& pl, int order, int64_t s
   const int bd = pl.tpb * TS;
   const int64_t elems = vt::team_elems(job, BWD), nteams = pl.blocks * pl.tpb;
   TORCH_CHECK(pl.stride >= elems, "s2dtw emulator: the plan's stride ", pl.stride, " < workspace ", elems);
-  T sentinel; std::memset(&sentinel, 0x5a, sizeof(T));
-  std::vector<T> ws(elems + kGuard);
+  // The memory the kernel hands out: one global buffer for all teams, or each block's shared memory (fresh, NaN,
+  // per block), with guard cells after it.
+  std::vector<T> mem((pl.global ? nteams : pl.tpb) * pl.stride + kGuard, (T)NAN);
+  T* const gws = pl.global ? mem.data() : nullptr;
+  T* const smem = pl.global ? nullptr : mem.data();
   for (int64_t blk = 0; blk < pl.blocks; ++blk) {
     // The kernel's map from threads to (team, lane): each (slot, lane) exactly once, masks = the tile's threads.
     std::vector<int> owner(bd, -1);
@@ -107,15 +111,24 @@ void emulate(const vt::TeamJob<T>& job, const vt::Plan& pl, int order, int64_t s
     TORCH_CHECK(vt::teams_per_block(TS, bd) == pl.tpb, "s2dtw emulator: teams per block");
     for (int s = 0; s < pl.tpb && TS <= 32; ++s)
       TORCH_CHECK(mask[s] == tile[s], "s2dtw emulator: the mask of tile ", s, " is ", mask[s], ", its threads ", tile[s]);
+    if (!pl.global) std::fill(mem.begin(), mem.end(), (T)NAN);
     for (int s = 0; s < pl.tpb; ++s) {
       const int64_t team = blk * pl.tpb + s;
-      std::fill(ws.begin(), ws.begin() + elems, (T)NAN);
-      std::fill(ws.begin() + elems, ws.end(), sentinel);
-      run_lanes(TS, [&](int lane) { vt::run_team<BWD>(job, HostTeam<TS>{lane, tl_fibers}, ws.data(), team, nteams); },
+      T* w = nullptr;  // each lane's workspace, from its own thread's ids, as in the kernel
+      for (int lane = 0; lane < TS; ++lane) {
+        T* wl = vt::team_workspace(vt::lane_id<TS>(owner[s * TS + lane], blk, bd), gws, smem, pl.stride);
+        TORCH_CHECK(!w || wl == w, "s2dtw emulator: the lanes of team ", team, " disagree on its workspace");
+        w = wl;
+      }
+      const int64_t off = w - mem.data(), size = (int64_t)mem.size();
+      TORCH_CHECK(off >= 0 && off + elems <= size - kGuard, "s2dtw emulator: team ", team, "'s workspace lies outside the memory");
+      const std::vector<T> before(mem);
+      run_lanes(TS, [&](int lane) { vt::run_team<BWD>(job, HostTeam<TS>{lane, tl_fibers}, w, team, nteams); },
                 order, rng, drop);
-      for (int k = 0; k < kGuard; ++k)
-        TORCH_CHECK(std::memcmp(&ws[elems + k], &sentinel, sizeof(T)) == 0,
-                    "s2dtw emulator: team ", team, " wrote past its workspace of ", elems, " elements");
+      // Nothing outside [off, off + elems) changed: no write into another team's workspace, or past the memory.
+      TORCH_CHECK(std::memcmp(mem.data(), before.data(), off * sizeof(T)) == 0 &&
+                  std::memcmp(mem.data() + off + elems, before.data() + off + elems, (size - off - elems) * sizeof(T)) == 0,
+                  "s2dtw emulator: team ", team, " wrote outside its workspace of ", elems, " elements");
     }
   }
 }

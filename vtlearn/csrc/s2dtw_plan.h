@@ -22,6 +22,11 @@ template <int TS> VT_HD LaneId lane_id(int x, int64_t blk, int bd) {
   }
 }
 
+// A team's workspace: its slot of the block's dynamic shared memory, or its own stride of the global buffer.
+template <typename T> VT_HD T* team_workspace(const LaneId& id, T* global_ws, T* smem, int64_t stride) {
+  return global_ws ? global_ws + id.team * stride : smem + id.slot * stride;
+}
+
 // ---- planner ----
 // Picks the team size, teams per block and memory kind from a rough cost model. One anti-diagonal step of a pair
 // takes about kLat cycles of dependent latency (exp, log, division, memory, sync), or longer when the SM's issue
