@@ -1,6 +1,7 @@
 """Benchmark of the contrastive S2DTW path: `s2dtw_pairwise` forward + backward over all B x B pairs.
 
-Prints one table row per (backend, GEMM precision, B, N = M) with D = 512: forward and forward+backward times (median),
+Prints one table row per (backend, GEMM precision, B, N = M) with D = 512: forward (inference, no gradient) and
+forward+backward (a training step: distances and gradients in one kernel pass, then the GEMMs' backward) times (median),
 the DP throughput (weak-grid cells B*B*(2N+1)^2 per second of forward + backward), and the peak extra memory measured against the size of
 the (B*N, B*M) similarity matrix. CPU peak memory is the growth of the process's peak RSS, measured in a fresh
 subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocated` above the inputs.
@@ -24,8 +25,8 @@ def run_one(device, precision, B, N, reps):
     V = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
     T = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    def step(backward):
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+    def step(backward):  # forward alone: inference (no gradient); forward + backward: a training step
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'), torch.set_grad_enabled(backward):
             loss = s2dtw_pairwise(V, T).sum()
         if backward: loss.backward()
     from vtlearn.kernels import load_kernel

@@ -66,16 +66,16 @@ def compare(ext, cost, vl, tl, gout, pairwise, plain, gamma, sg=0.1, tau=0.5, dt
     soft-min weights divided by gamma), and GPU exp/log/FMA round differently from the CPU's."""
     cpu, cuda = ext
     args = (pairwise, plain, gamma, sg, tau)
-    names = ('forward', 'backward', 'alignment')
+    names = ('forward', 'backward', 'alignment', 'forward_backward value', 'forward_backward gradient')
     run = lambda k, c, v, t, go: [k.forward(c, v, t, *args), k.backward(c, v, t, go, *args, False),
-                                   k.backward(c, v, t, go, *args, True)]
+                                   k.backward(c, v, t, go, *args, True), *k.forward_backward(c, v, t, *args)]
     c32, g32 = cost.float(), gout.float()
     cond = [rel(o, r) for o, r in zip(run(cpu, c32, vl, tl, g32), run(cpu, c32.double(), vl, tl, g32.double()))]
     for dt in dtypes:
         c, go = cost.to(dt), gout.to(dt)  # the float64 reference sees the same (rounded) inputs
         refs = run(cpu, c.double(), vl, tl, go.double())
         outs = run(cuda, to_cuda(c), vl.cuda(), tl.cuda(), go.cuda())
-        for name, o, r, e32, base in zip(names, outs, refs, cond, (F32_FWD, F32_BWD, F32_BWD)):
+        for name, o, r, e32, base in zip(names, outs, refs, cond, (F32_FWD, F32_BWD, F32_BWD, F32_FWD, F32_BWD)):
             assert o.dtype == dt and o.shape == r.shape and o.is_cuda, name
             tol = max(F64, 10 * 2 ** -29 * e32) if dt == torch.float64 else max(base, 5 * e32)
             err = rel(o, r)

@@ -4,7 +4,7 @@
    nvcc error, on a warning in vtlearn/csrc, or on a register spill in a float32 kernel (the float64 kernels serve the
    parity tests; a few spilled bytes there are reported, not failed);
 2. the extension built, linked and imported the way vtlearn loads it (`load_kernel('cuda')`, sm_90 only, in a temporary
-   cache), and both entry points called with the arguments vtlearn passes: they must get as far as the kernel's own
+   cache), and its entry points called with the arguments vtlearn passes: they must get as far as the kernel's own
    argument check ("cost must be a CUDA tensor"), which catches link errors and binding mismatches.
 Exits 0 with a message when nvcc is missing."""
 import os, shutil, subprocess, sys, sysconfig, tempfile, time
@@ -19,7 +19,8 @@ from vtlearn.kernels import load_kernel
 m = load_kernel('cuda')
 cost, vl, tl = torch.zeros(1, 2, 3), torch.tensor([2]), torch.tensor([3])
 for name, call in (('forward', lambda: m.forward(cost, vl, tl, False, False, 0.1, 0.1, 0.5)),
-                   ('backward', lambda: m.backward(cost, vl, tl, torch.ones(1), False, False, 0.1, 0.1, 0.5, False))):
+                   ('backward', lambda: m.backward(cost, vl, tl, torch.ones(1), False, False, 0.1, 0.1, 0.5, False)),
+                   ('forward_backward', lambda: m.forward_backward(cost, vl, tl, False, False, 0.1, 0.1, 0.5))):
     try: call(); raise SystemExit(f'{name}: no error for CPU tensors')
     except RuntimeError as e: assert 'cost must be a CUDA tensor' in str(e), f'{name}: {e}'
 print('OK: the CUDA extension links, imports, and its entry points take vtlearn\'s arguments')

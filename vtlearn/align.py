@@ -124,18 +124,20 @@ class DTWFunction(torch.autograd.Function):
     "Autograd function of the compiled kernels: soft-DTW / S2DTW of pairwise `(Bv, N, Bt, M)` or paired `(B, N, M)` costs."
     @staticmethod
     def forward(ctx, cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold):
-        k = load_kernel(cost.device.type)
-        ctx.save_for_backward(cost, vlen, tlen)
-        ctx.args = pairwise, plain, gamma, smooth_gamma, threshold
-        return k.forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold)
+        k, args = load_kernel(cost.device.type), (pairwise, plain, gamma, smooth_gamma, threshold)
+        if not ctx.needs_input_grad[0]: return k.forward(cost, vlen, tlen, *args)
+        # Training: the distances and each pair's gradient dD/dcost in one pass (the forward DP runs once, not twice);
+        # the backward only scales each pair's block by its grad_out.
+        out, grad = k.forward_backward(cost, vlen, tlen, *args)
+        ctx.save_for_backward(grad)
+        ctx.pairwise = pairwise
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        cost, vlen, tlen = ctx.saved_tensors
-        pairwise, plain, gamma, smooth_gamma, threshold = ctx.args
-        g = load_kernel(cost.device.type).backward(cost, vlen, tlen, grad_out.to(cost.dtype), pairwise, plain,
-                                                   gamma, smooth_gamma, threshold, False)
-        return g, None, None, None, None, None, None, None
+        grad, = ctx.saved_tensors
+        go = grad_out.to(grad.dtype)
+        return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
 
 # %% ../nbs/00_align.ipynb #7902e8db
 def _kernel_dtype(x):

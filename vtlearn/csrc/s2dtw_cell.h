@@ -148,7 +148,7 @@ namespace vt {
 template <typename T> struct TeamJob {
   const T* cost; PairIndex ix; int64_t P; int N, M; bool plain; T g, sg, tau;
   int64_t cs_elems, grid;                  // workspace of one team: cs (cs_elems) | R (grid) | E (grid)
-  T* out;                                  // forward: out[p] = R[last]
+  T* out;                                  // out[p] = R[last]; may be null in the backward
   const T* gout; bool alignment; T* grad; PairIndex gx;  // backward: grad (whole N x M blocks, 0 on padding)
 };
 
@@ -172,9 +172,8 @@ VT_HD void run_team(const TeamJob<T>& job, const Team& tm, T* w, int64_t first, 
       for (int p = lo + tm.lane; p <= hi; p += TS) d.fwd_cell(p, s - p);
       tm.sync();
     }
-    if constexpr (!BWD) {
-      if (tm.lane == 0) job.out[pair] = d.r(rows - 1, cols - 1);
-    } else {
+    if (tm.lane == 0 && (!BWD || job.out)) job.out[pair] = d.r(rows - 1, cols - 1);
+    if constexpr (BWD) {
       for (int s = last; s >= 0; --s) {
         const int lo = s < cols ? 0 : s - cols + 1, hi = s < rows ? s : rows - 1;
         for (int p = lo + tm.lane; p <= hi; p += TS) d.bwd_cell(p, s - p);

@@ -119,9 +119,10 @@ void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool
   }
 }
 
+// out (may be null) also receives each pair's distance: the forward and the backward in one pass.
 template <typename T>
 void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
-                  const T* gout, bool alignment, T* grad) {
+                  const T* gout, bool alignment, T* grad, T* out) {
   std::vector<int64_t> order;
   auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
 #pragma omp parallel num_threads(at::get_num_threads())
@@ -135,6 +136,7 @@ void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, 
         if (tasks[t].count == L) {
           auto d = lb.dp(ix, c, ids, plain, g, sg, tau, true);
           d.backward();
+          if (out) for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
           for (int i = 0; i < d.n; ++i)
             for (int j = 0; j < d.m; ++j) {
               vf v = alignment ? d.align(i, j) : d.dcost(i, j);
@@ -146,6 +148,7 @@ void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, 
       auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
       d.cs = cs.data(); d.R = R.data(); d.E = E.data();
       backward_pair(d);
+      if (out) out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
       T* gp = grad + gx.base(ids[0]);
       for (int i = 0; i < d.n; ++i)
         for (int j = 0; j < d.m; ++j)
@@ -167,23 +170,45 @@ torch::Tensor dtw_forward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor 
 }
 
 // Gradient of sum(grad_out * D) w.r.t. cost (zero on padding); alignment=true gives grad_out * dD/dG on the real cells.
-torch::Tensor dtw_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, torch::Tensor grad_out,
-                           bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
+// value (may be null) also receives D.
+torch::Tensor backward_impl(const torch::Tensor& cost, const torch::Tensor& vlen, const torch::Tensor& tlen,
+                            const torch::Tensor& grad_out, bool pairwise, bool plain, double gamma, double smooth_gamma,
+                            double tau, bool alignment, torch::Tensor* value) {
   check_args(cost, vlen, tlen, pairwise);
   const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2), P = num_pairs(cost, pairwise);
+  TORCH_CHECK(grad_out.numel() == P, "grad_out must have one entry per pair");
   auto grad = torch::zeros(cost.sizes(), cost.options());
-  auto go = grad_out.contiguous();
+  if (value) *value = pairwise ? torch::empty({cost.size(0), cost.size(2)}, cost.options()) : torch::empty({P}, cost.options());
+  auto go = grad_out.to(cost.scalar_type()).contiguous();
   auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
   AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_backward_cpu", [&] {
     backward_cpu<scalar_t>(cost.data_ptr<scalar_t>(), ix, gx, P, N, M, plain, gamma, smooth_gamma, tau,
-                           go.data_ptr<scalar_t>(), alignment, grad.data_ptr<scalar_t>());
+                           go.data_ptr<scalar_t>(), alignment, grad.data_ptr<scalar_t>(),
+                           value ? value->data_ptr<scalar_t>() : nullptr);
   });
   return grad;
+}
+
+torch::Tensor dtw_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, torch::Tensor grad_out,
+                           bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
+  return backward_impl(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, nullptr);
+}
+
+// D and dD/dcost (each pair's own block) in one pass: what training needs, without running the forward DP twice.
+std::tuple<torch::Tensor, torch::Tensor> dtw_forward_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen,
+                                                              bool pairwise, bool plain, double gamma, double smooth_gamma,
+                                                              double tau) {
+  torch::Tensor value;
+  const int64_t P = num_pairs(cost, pairwise);
+  auto grad = backward_impl(cost, vlen, tlen, torch::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
+                            false, &value);
+  return {value, grad};
 }
 
 #ifndef VT_NO_MODULE
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &dtw_forward, "S2DTW / soft-DTW forward (CPU)");
   m.def("backward", &dtw_backward, "S2DTW / soft-DTW backward (CPU)");
+  m.def("forward_backward", &dtw_forward_backward, "S2DTW / soft-DTW distances and their gradients in one pass (CPU)");
 }
 #endif

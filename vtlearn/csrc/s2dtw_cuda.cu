@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
 #include <torch/csrc/utils/pybind.h>
 // c10 headers only: ATen/cuda/CUDAContext.h would pull in cuBLAS/cuSPARSE headers, absent from minimal toolkits.
 #include <c10/cuda/CUDAException.h>
@@ -118,9 +119,22 @@ at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::T
                            [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); });
 }
 
+// D and dD/dcost (each pair's own block) in one pass: what training needs, without running the forward DP twice.
+std::tuple<at::Tensor, at::Tensor> dtw_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
+                                                        bool plain, double gamma, double smooth_gamma, double tau) {
+  check_args(cost, vlen, tlen, pairwise);
+  const c10::cuda::CUDAGuard guard(cost.device());
+  at::Tensor value;
+  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
+  auto grad = vt::team_backward(cost, vlen, tlen, at::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
+                                false, false, [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); }, &value);
+  return {value, grad};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &dtw_forward, "S2DTW / soft-DTW forward (CUDA)");
   m.def("backward", &dtw_backward, "S2DTW / soft-DTW backward (CUDA)");
+  m.def("forward_backward", &dtw_forward_backward, "S2DTW / soft-DTW distances and their gradients in one pass (CUDA)");
 }

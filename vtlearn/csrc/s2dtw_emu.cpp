@@ -9,6 +9,7 @@
 // written (the memory starts as NaN), that every output entry is written (outputs start as NaN), and that all
 // lanes of a team meet at the same syncs.
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/ones.h>
 #include <torch/csrc/utils/pybind.h>
 #include <ucontext.h>
 #include <algorithm>
@@ -178,6 +179,20 @@ at::Tensor emu_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::T
   });
 }
 
+std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
+                                                        bool plain, double gamma, double smooth_gamma, double tau,
+                                                        std::vector<int64_t> device, int64_t team, bool global, int64_t order,
+                                                        int64_t seed, int64_t drop_sync) {
+  check_args(cost, vlen, tlen, pairwise, team);
+  at::Tensor value;
+  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
+  auto grad = vt::team_backward(cost, vlen, tlen, at::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
+                                false, true, [&](const auto& job, auto bwd) {
+    emulate_job<decltype(bwd)::value>(job, dev_info(device), (int)team, global, (int)order, seed, drop_sync);
+  }, &value);
+  return {value, grad};
+}
+
 // The launch the CUDA kernel would make: (team size, teams per block, global memory, stride, blocks).
 py::tuple plan(std::vector<int64_t> device, int64_t N, int64_t M, int64_t pairs, bool plain, bool backward, int64_t esize,
                int64_t team, bool global) {
@@ -200,6 +215,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &emu_backward, "S2DTW / soft-DTW backward on the emulated CUDA schedule", "cost"_a, "vlen"_a,
         "tlen"_a, "grad_out"_a, "pairwise"_a, "plain"_a, "gamma"_a, "smooth_gamma"_a, "tau"_a, "alignment"_a, "device"_a,
         "team"_a = 0, "global_memory"_a = false, "order"_a = 0, "seed"_a = 0, "drop_sync"_a = -1);
+  m.def("forward_backward", &emu_forward_backward, "S2DTW / soft-DTW distances and gradients in one pass, emulated",
+        "cost"_a, "vlen"_a, "tlen"_a, "pairwise"_a, "plain"_a, "gamma"_a, "smooth_gamma"_a, "tau"_a, "device"_a, "team"_a = 0,
+        "global_memory"_a = false, "order"_a = 0, "seed"_a = 0, "drop_sync"_a = -1);
   m.def("plan", &plan, "The CUDA kernel's launch plan: (team, teams_per_block, global_memory, stride, blocks)",
         "device"_a, "N"_a, "M"_a, "pairs"_a, "plain"_a, "backward"_a, "esize"_a = 4, "team"_a = 0, "global_memory"_a = false);
 }

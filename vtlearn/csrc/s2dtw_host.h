@@ -63,21 +63,23 @@ at::Tensor team_forward(const at::Tensor& cost, const at::Tensor& vlen, const at
 }
 
 // Gradient of sum(grad_out * D) w.r.t. cost; alignment=true gives grad_out * dD/dG on the real cells. Every pair
-// writes its whole N x M block (zeros on padding), so no memset is needed.
+// writes its whole N x M block (zeros on padding), so no memset is needed. value (may be null) also receives D.
 template <typename Run>
 at::Tensor team_backward(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, const at::Tensor& grad_out,
                          bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment,
-                         bool poison, Run run) {
+                         bool poison, Run run, at::Tensor* value = nullptr) {
   const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
   TORCH_CHECK(grad_out.device() == cost.device() && grad_out.numel() == P, "grad_out must have one entry per pair, on the device of cost");
   auto go = grad_out.to(cost.scalar_type()).contiguous();
   auto grad = at::empty(cost.sizes(), cost.options());
+  if (value) *value = pairwise ? at::empty({cost.size(0), cost.size(2)}, cost.options()) : at::empty({P}, cost.options());
   if (grad.numel() == 0) return grad;
-  if (poison) grad.fill_(NAN);
+  if (poison) { grad.fill_(NAN); if (value) value->fill_(NAN); }
   auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
   AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "s2dtw_team_backward", [&] {
     auto job = make_job<scalar_t>(cost, ix, pairwise, plain, gamma, smooth_gamma, tau);
     job.gout = go.data_ptr<scalar_t>(); job.alignment = alignment; job.grad = grad.data_ptr<scalar_t>(); job.gx = gx;
+    job.out = value ? value->data_ptr<scalar_t>() : nullptr;
     run(job, std::true_type{});
   });
   return grad;
