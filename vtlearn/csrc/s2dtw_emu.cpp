@@ -194,15 +194,20 @@ std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Ten
 }
 
 // The launch the CUDA kernel would make: (team size, teams per block, global memory, stride, blocks).
+template <typename T>
+py::tuple plan_for(const std::vector<int64_t>& device, int64_t N, int64_t M, int64_t pairs, bool plain, bool backward,
+                   int64_t team, bool global) {
+  vt::TeamJob<T> job{};
+  vt::size_job(job, N, M, pairs, plain);
+  const vt::Plan p = vt::plan_job(dev_info(device), job, backward, (int)team, global);
+  return py::make_tuple(p.ts, p.tpb, p.global, p.stride, p.blocks);
+}
+
 py::tuple plan(std::vector<int64_t> device, int64_t N, int64_t M, int64_t pairs, bool plain, bool backward, int64_t esize,
                int64_t team, bool global) {
-  vt::TeamJob<float> job{};
-  job.N = (int)N; job.M = (int)M; job.P = pairs; job.plain = plain;
-  job.cs_elems = plain ? 0 : N * M; job.grid = vt::grid_elems(N, M, plain);
-  const int64_t rows = plain ? N : 2 * N + 1, cols = plain ? M : 2 * M + 1;
-  const vt::Plan p = vt::make_plan(dev_info(device), vt::team_elems(job, backward), (int)esize, pairs, rows, cols,
-                                   (int)team, global);
-  return py::make_tuple(p.ts, p.tpb, p.global, p.stride, p.blocks);
+  TORCH_CHECK(esize == 4 || esize == 8, "esize must be 4 (float32) or 8 (float64)");
+  return esize == 8 ? plan_for<double>(device, N, M, pairs, plain, backward, team, global)
+                    : plan_for<float>(device, N, M, pairs, plain, backward, team, global);
 }
 
 }  // namespace

@@ -32,17 +32,21 @@ inline void check_common(const at::Tensor& cost, const at::Tensor& vlen, const a
 }
 
 // ---- Team schedule jobs: `run(job, std::bool_constant<BWD>{})` runs the schedule on the job ----
-// The job without outputs; the workspace layout is sized for the largest pair (N x M).
+// The sizes of a job: P pairs of at most N x M, and one team's workspace layout, sized for the largest pair.
+template <typename T> void size_job(TeamJob<T>& job, int64_t N, int64_t M, int64_t P, bool plain) {
+  job.N = (int)N; job.M = (int)M; job.P = P; job.plain = plain;
+  job.cs_elems = plain ? 0 : N * M;
+  job.grid = grid_elems(N, M, plain);
+}
+
+// The job without outputs.
 template <typename T>
 TeamJob<T> make_job(const at::Tensor& cost, const PairIndex& ix, bool pairwise, bool plain, double gamma,
                     double smooth_gamma, double tau) {
   TeamJob<T> job{};
   job.cost = cost.data_ptr<T>(); job.ix = ix;
-  job.N = (int)cost.size(1); job.M = (int)cost.size(pairwise ? 3 : 2);
-  job.P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
-  job.plain = plain; job.g = (T)gamma; job.sg = (T)smooth_gamma; job.tau = (T)tau;
-  job.cs_elems = plain ? 0 : (int64_t)job.N * job.M;
-  job.grid = grid_elems(job.N, job.M, plain);
+  size_job(job, cost.size(1), cost.size(pairwise ? 3 : 2), pairwise ? cost.size(0) * cost.size(2) : cost.size(0), plain);
+  job.g = (T)gamma; job.sg = (T)smooth_gamma; job.tau = (T)tau;
   return job;
 }
 
