@@ -42,7 +42,7 @@ template <typename T> void backward_pair(const PairDP<T>& d) {
   strips<T>(d.rows(), d.cols(), true, [&](int p, int q) { d.bwd_cell(p, q); });
 }
 
-int64_t num_pairs(const torch::Tensor& cost, bool pairwise) { return pairwise ? cost.size(0) * cost.size(2) : cost.size(0); }
+using vt::num_pairs;
 
 #include "s2dtw_cpu_simd.h"
 using vt::simd::LaneDP;

@@ -10,7 +10,6 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/ones.h>
 #include <torch/csrc/utils/pybind.h>
 // c10 headers only: ATen/cuda/CUDAContext.h would pull in cuBLAS/cuSPARSE headers, absent from minimal toolkits.
 #include <c10/cuda/CUDAException.h>
@@ -103,12 +102,14 @@ void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor
   TORCH_CHECK(vt::grid_elems(N, M, false) + N * M < INT_MAX, "sequences too long for s2dtw_cuda: ", N, " x ", M);
 }
 
+// Runs a job of the team schedule on the GPU of cost.
+auto launcher(const at::Tensor& cost) { return [&cost](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); }; }
+
 at::Tensor dtw_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise, bool plain,
                        double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
   const c10::cuda::CUDAGuard guard(cost.device());
-  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false,
-                          [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); });
+  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false, launcher(cost));
 }
 
 at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out,
@@ -116,19 +117,14 @@ at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::T
   check_args(cost, vlen, tlen, pairwise);
   const c10::cuda::CUDAGuard guard(cost.device());
   return vt::team_backward(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, false,
-                           [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); });
+                           launcher(cost));
 }
 
-// D and dD/dcost (each pair's own block) in one pass: what training needs, without running the forward DP twice.
 std::tuple<at::Tensor, at::Tensor> dtw_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
                                                         bool plain, double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
   const c10::cuda::CUDAGuard guard(cost.device());
-  at::Tensor value;
-  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
-  auto grad = vt::team_backward(cost, vlen, tlen, at::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
-                                false, false, [&](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); }, &value);
-  return {value, grad};
+  return vt::team_forward_backward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false, launcher(cost));
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 // written (the memory starts as NaN), that every output entry is written (outputs start as NaN), and that all
 // lanes of a team meet at the same syncs.
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/ones.h>
 #include <torch/csrc/utils/pybind.h>
 #include <ucontext.h>
 #include <algorithm>
@@ -160,13 +159,19 @@ void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor
   TORCH_CHECK(team == 0 || (team >= 8 && team <= 256 && (team & (team - 1)) == 0), "team must be 0 or 8, 16, ..., 256");
 }
 
+// Runs a job of the team schedule on the emulated GPU `device`, with the given options.
+auto emulator(const std::vector<int64_t>& device, int64_t team, bool global, int64_t order, int64_t seed, int64_t drop) {
+  return [=](const auto& job, auto bwd) {
+    emulate_job<decltype(bwd)::value>(job, dev_info(device), (int)team, global, (int)order, seed, drop);
+  };
+}
+
 at::Tensor emu_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise, bool plain, double gamma,
                        double smooth_gamma, double tau, std::vector<int64_t> device, int64_t team, bool global,
                        int64_t order, int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
-  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, true, [&](const auto& job, auto bwd) {
-    emulate_job<decltype(bwd)::value>(job, dev_info(device), (int)team, global, (int)order, seed, drop_sync);
-  });
+  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, true,
+                          emulator(device, team, global, order, seed, drop_sync));
 }
 
 at::Tensor emu_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out, bool pairwise, bool plain,
@@ -174,9 +179,7 @@ at::Tensor emu_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::T
                         int64_t team, bool global, int64_t order, int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
   return vt::team_backward(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, true,
-                           [&](const auto& job, auto bwd) {
-    emulate_job<decltype(bwd)::value>(job, dev_info(device), (int)team, global, (int)order, seed, drop_sync);
-  });
+                           emulator(device, team, global, order, seed, drop_sync));
 }
 
 std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
@@ -184,13 +187,8 @@ std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Ten
                                                         std::vector<int64_t> device, int64_t team, bool global, int64_t order,
                                                         int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
-  at::Tensor value;
-  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
-  auto grad = vt::team_backward(cost, vlen, tlen, at::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
-                                false, true, [&](const auto& job, auto bwd) {
-    emulate_job<decltype(bwd)::value>(job, dev_info(device), (int)team, global, (int)order, seed, drop_sync);
-  }, &value);
-  return {value, grad};
+  return vt::team_forward_backward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, true,
+                                   emulator(device, team, global, order, seed, drop_sync));
 }
 
 // The launch the CUDA kernel would make: (team size, teams per block, global memory, stride, blocks).

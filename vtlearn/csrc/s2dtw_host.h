@@ -4,8 +4,10 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
 #include <c10/util/Exception.h>
 #include <cmath>
+#include <tuple>
 #include <type_traits>
 #include "s2dtw_cell.h"
 
@@ -20,6 +22,8 @@ inline PairIndex make_index(const at::Tensor& x, const at::Tensor& vlen, const a
   ix.vlen = vlen.data_ptr<int64_t>(); ix.tlen = tlen.data_ptr<int64_t>();
   return ix;
 }
+
+inline int64_t num_pairs(const at::Tensor& cost, bool pairwise) { return pairwise ? cost.size(0) * cost.size(2) : cost.size(0); }
 
 // The checks both devices share (the Python layer validates values and reports them in user terms).
 inline void check_common(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
@@ -45,7 +49,7 @@ TeamJob<T> make_job(const at::Tensor& cost, const PairIndex& ix, bool pairwise, 
                     double smooth_gamma, double tau) {
   TeamJob<T> job{};
   job.cost = cost.data_ptr<T>(); job.ix = ix;
-  size_job(job, cost.size(1), cost.size(pairwise ? 3 : 2), pairwise ? cost.size(0) * cost.size(2) : cost.size(0), plain);
+  size_job(job, cost.size(1), cost.size(pairwise ? 3 : 2), num_pairs(cost, pairwise), plain);
   job.g = (T)gamma; job.sg = (T)smooth_gamma; job.tau = (T)tau;
   return job;
 }
@@ -72,7 +76,7 @@ template <typename Run>
 at::Tensor team_backward(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, const at::Tensor& grad_out,
                          bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment,
                          bool poison, Run run, at::Tensor* value = nullptr) {
-  const int64_t P = pairwise ? cost.size(0) * cost.size(2) : cost.size(0);
+  const int64_t P = num_pairs(cost, pairwise);
   TORCH_CHECK(grad_out.device() == cost.device() && grad_out.numel() == P, "grad_out must have one entry per pair, on the device of cost");
   auto go = grad_out.to(cost.scalar_type()).contiguous();
   auto grad = at::empty(cost.sizes(), cost.options());
@@ -87,6 +91,17 @@ at::Tensor team_backward(const at::Tensor& cost, const at::Tensor& vlen, const a
     run(job, std::true_type{});
   });
   return grad;
+}
+
+// D and dD/dcost (each pair's own block, unit grad_out) in one pass: what training needs, without a second forward DP.
+template <typename Run>
+std::tuple<at::Tensor, at::Tensor> team_forward_backward(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen,
+                                                         bool pairwise, bool plain, double gamma, double smooth_gamma,
+                                                         double tau, bool poison, Run run) {
+  at::Tensor value;
+  auto grad = team_backward(cost, vlen, tlen, at::ones({num_pairs(cost, pairwise)}, cost.options()), pairwise, plain, gamma,
+                            smooth_gamma, tau, false, poison, run, &value);
+  return {value, grad};
 }
 
 }  // namespace vt
