@@ -35,7 +35,7 @@ def _kernel_name(kind):
 def load_kernel(kind:str='cpu', # 'cpu', 'cuda', or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
                 verbose:bool=False, # Show the compiler's output
                ):
-    "Build (on first use) and load the compiled S2DTW kernel for `kind`; the module has `forward` and `backward`."
+    "Build (on first use) and load the compiled S2DTW kernel for `kind`: a module with `forward`, `backward` and `forward_backward`."
     if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'emulator', got {kind!r}")
     from torch.utils import cpp_extension as ce
     names = [_kernel_name(kind) + (f'_{i}' if i else '') for i in range(len(_cflags[kind]))]
