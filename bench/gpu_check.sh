@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-9.0}"  # build for the H100/H200 only (half the build time)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+PY="${PYTHON:-$(command -v python3 || command -v python)}"  # images often have python3 only
 rc=0
 step() {
   echo; echo "=== $*"; local t=$SECONDS s
@@ -14,9 +15,9 @@ step() {
   echo "($((SECONDS - t)) s)"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
-python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
-step python -m pytest -q -x tests/test_gpu.py
-step python bench/bench_s2dtw.py --device cuda --teams
-step python bench/bench_s2dtw.py --device cuda
-step python bench/bench_s2dtw.py --device cuda --losses
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
+step "$PY" -m pytest -q -x tests/test_gpu.py
+step "$PY" bench/bench_s2dtw.py --device cuda --teams
+step "$PY" bench/bench_s2dtw.py --device cuda
+step "$PY" bench/bench_s2dtw.py --device cuda --losses
 exit $rc

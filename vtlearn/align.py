@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_align.ipynb #0e08a25d
 from __future__ import annotations
-import math
+import math, numbers
 import torch
 from torch import Tensor
 from .kernels import load_kernel, kernel_available
@@ -85,7 +85,8 @@ def _check_seq(x, name):
 def _lengths(lens, B, N, device, name):
     "Validated int64 lengths on `device`; `None` means full length."
     if lens is None: return torch.full((B,), N, dtype=torch.long, device=device)
-    lens = torch.as_tensor(lens)
+    try: lens = torch.as_tensor(lens)
+    except (TypeError, ValueError, RuntimeError): raise TypeError(f"{name} must be a tensor or sequence of integers, got {lens!r}") from None
     if lens.is_floating_point() or lens.is_complex() or lens.dtype == torch.bool:
         raise TypeError(f"{name} must be integers, got {lens.dtype}")
     if lens.shape != (B,): raise ValueError(f"{name} must have shape ({B},), got {tuple(lens.shape)}")
@@ -93,15 +94,19 @@ def _lengths(lens, B, N, device, name):
         raise ValueError(f"{name} must lie in [1, {N}], got min {lens.min().item()} and max {lens.max().item()}")
     return lens.to(device=device, dtype=torch.long).contiguous()
 
+def _check_number(v, name, positive=False):
+    "`v` must be a finite real number (Python or NumPy; not a bool or a tensor), > 0 if `positive`."
+    if isinstance(v, bool) or not isinstance(v, numbers.Real): raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    if not math.isfinite(v) or (positive and v <= 0): raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {v!r}")
+
 def _check_params(gamma, smooth_gamma, threshold):
-    for k, v in dict(gamma=gamma, smooth_gamma=smooth_gamma).items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0): raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)): raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    _check_number(gamma, 'gamma', True); _check_number(smooth_gamma, 'smooth_gamma', True); _check_number(threshold, 'threshold')
 
 def _check_pair(video, text, video_lengths, text_lengths, paired):
     "Validate `video`, `text` and lengths for S2DTW; return the int64 lengths."
     _check_seq(video, 'video'); _check_seq(text, 'text')
     if video.device != text.device: raise ValueError(f"video and text are on different devices: {video.device} and {text.device}")
+    if video.dtype != text.dtype: raise TypeError(f"video and text must have the same dtype, got {video.dtype} and {text.dtype}")
     if video.shape[-1] != text.shape[-1]:
         raise ValueError(f"video and text must have the same embedding size D, got {video.shape[-1]} and {text.shape[-1]}")
     if paired and video.shape[0] != text.shape[0]:
@@ -112,8 +117,11 @@ def _check_pair(video, text, video_lengths, text_lengths, paired):
 # %% ../nbs/00_align.ipynb #36262cb8
 _BACKENDS = ('auto', 'cpu', 'cuda', 'reference')
 
-def _resolve_backend(backend, device):
+def _check_backend(backend):
     if backend not in _BACKENDS: raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+
+def _resolve_backend(backend, device):
+    _check_backend(backend)
     if backend == 'auto': return device.type if device.type == 'cuda' or kernel_available('cpu') else 'reference'
     if backend in ('cpu', 'cuda') and device.type != backend:
         raise ValueError(f"backend {backend!r} needs {backend} tensors, got tensors on {device}")
@@ -135,6 +143,8 @@ class DTWFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        if torch.is_grad_enabled():  # create_graph=True: the kernels' gradient would silently count as a constant
+            raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
         grad, = ctx.saved_tensors
         go = grad_out.to(grad.dtype)
         return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
@@ -142,6 +152,8 @@ class DTWFunction(torch.autograd.Function):
 # %% ../nbs/00_align.ipynb #7902e8db
 def _kernel_dtype(x):
     "The DP runs in float32 or float64: half-precision costs (autocast GEMMs) are upcast."
+    if x.dtype == torch.float16 and not torch.isfinite(x).all():  # |<v, t>| > 65504: float16's range, not the input
+        raise ValueError("the float16 similarity overflowed (a dot product above 65504): use bfloat16 or float32, or normalise the embeddings")
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 def _costs(video, text, pairwise):
@@ -161,6 +173,8 @@ def _reference(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold
 
 def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, backend):
     backend = _resolve_backend(backend, cost.device)
+    for k, v in dict(gamma=gamma, smooth_gamma=smooth_gamma).items():  # 1 / gamma must exist in the DP's dtype (0: hard min)
+        if 0 < v < torch.finfo(cost.dtype).tiny: raise ValueError(f"{k}={v} is too small for {cost.dtype}: use float64 or a larger {k}")
     f = _reference if backend == 'reference' else DTWFunction.apply
     return f(cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
 

@@ -83,7 +83,7 @@ def cuda_schedule(N:int, # Clips per video (the longest)
                   pairs:int, # (video, text) pairs in one call: `Bv * Bt` for the contrastive loss
                   gpu:str|tuple='H100', # A name in `GPUS`, or a tuple of its six numbers
                   plain:bool=False, # Plain soft-DTW instead of S2DTW
-                  backward:bool=True, # The backward pass (its workspace holds `dR/dG` too)
+                  backward:bool=True, # The backward pass (its workspace holds `dR/dG` and the soft-mins' log-sums too)
                   dtype:torch.dtype=torch.float32, # The DP's dtype: float32 or float64
                  ) -> dict:
     "The launch the CUDA kernel chooses on `gpu`, from its own planner run on the host."

@@ -8,7 +8,7 @@ import functools, math
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
-from .align import s2dtw_pairwise, soft_dtw_pairwise, _check_pair, _costs, _dtw
+from .align import s2dtw_pairwise, soft_dtw_pairwise, _check_pair, _check_params, _check_number, _check_backend, _lengths, _costs, _dtw
 
 # %% auto #0
 __all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'InfoNCELoss',
@@ -86,10 +86,6 @@ class SeqContrastiveLoss(nn.Module):
         return loss
 
 # %% ../nbs/02_losses.ipynb #20135626
-def _check_gamma(gamma, allow_zero=False):
-    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and (gamma >= 0 if allow_zero else gamma > 0)):
-        raise ValueError(f"gamma must be a finite number {'>= 0' if allow_zero else '> 0'}, got {gamma!r}")
-
 class S2DTWLoss(SeqContrastiveLoss):
     "The VT-TWINS loss: InfoNCE over S2DTW distances between every video and every text of the batch."
     def __init__(self, gamma:float=0.1, # Soft-DTW temperature
@@ -99,7 +95,7 @@ class S2DTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
-        _check_gamma(gamma); _check_gamma(smooth_gamma)
+        _check_params(gamma, smooth_gamma, threshold); _check_backend(backend)
         self.gamma, self.smooth_gamma, self.threshold, self.backend = gamma, smooth_gamma, threshold, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
@@ -113,7 +109,7 @@ class SoftDTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
-        _check_gamma(gamma)
+        _check_number(gamma, 'gamma', positive=True); _check_backend(backend)
         self.gamma, self.backend = gamma, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
@@ -125,6 +121,7 @@ class DTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
+        _check_backend(backend)
         self.backend = backend
 
     def distances(self, video, text, video_lengths, text_lengths):
@@ -222,6 +219,9 @@ class TDA:
                  block:int=8, # Block length for longer sequences
                  generator:torch.Generator|None=None, # Random generator, for reproducible draws
                 ):
+        _check_number(strength, 'strength')
+        for k, v, lo in (('max_shift', max_shift, 0), ('max_exact', max_exact, 1), ('block', block, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
         self.strength, self.max_shift, self.max_exact, self.block, self.generator = strength, max_shift, max_exact, block, generator
 
     def probs(self, x:Tensor, # (B, n, D) sequences, all of length n
@@ -239,7 +239,7 @@ class TDA:
                     ) -> Tensor: # (B, N) index of the element placed at each position
         "Draw one permutation per sequence."
         B, N, _ = x.shape
-        lengths = torch.full((B,), N) if lengths is None else torch.as_tensor(lengths).cpu()
+        lengths = _lengths(lengths, B, N, 'cpu', 'lengths')
         perm = torch.arange(N, device=x.device).repeat(B, 1)
         for n in lengths.unique().tolist():  # sequences of one length share the candidates
             idx = (lengths == n).nonzero().flatten().to(x.device)

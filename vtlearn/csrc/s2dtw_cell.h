@@ -22,17 +22,24 @@ VT_HD double vlog(double x) { return log(x); }
 template <typename T> VT_HD T vinf() { return (T)INFINITY; }
 template <typename T> VT_HD T vmin(T a, T b) { return a < b ? a : b; }
 
-// softmin_g(a, b, c) = -g log sum exp(-x/g), shifted by the minimum, whose term is exp(0) = 1: two exps and a log
-// (on a GPU these are the special-function unit's work, the DP's bound). ig = 1/g: a multiply, not a division
-// (which costs a reciprocal on that unit too). g == 0 is the hard min.
+// softmin_g(a, b, c) = -g log sum exp(-x/g) = mn - g * l: the minimum mn, and l = log(1 + exp((mn - hi)/g) +
+// exp((mn - other)/g)) >= 0 over the other two terms (the minimum's term is exp(0) = 1: two exps and a log; on a GPU
+// these are the special-function unit's work, the DP's bound). ig = 1/g: a multiply, not a division (which costs a
+// reciprocal on that unit too). g == 0 is the hard min (l = 0).
 // The selects are ordered so that a NaN anywhere comes out (the emulator's uninitialised-read check relies on it).
-template <typename T> VT_HD T softmin3(T a, T b, T c, T g, T ig) {
+template <typename T> struct SoftMin { T mn, l; VT_HD T value(T g) const { return mn - g * l; } };
+template <typename T> VT_HD SoftMin<T> softmin3(T a, T b, T c, T g, T ig) {
   const bool ab = a < b, lc = (ab ? a : b) < c;
   const T lo = ab ? a : b, hi = ab ? b : a;             // min and max of a, b
   const T mn = lc ? lo : c, other = lc ? c : lo;        // the minimum, and the terms besides it: hi and other
-  if (g == (T)0 || mn == vinf<T>()) return mn;
-  return mn - g * vlog((T)1 + vexp((mn - hi) * ig) + vexp((mn - other) * ig));
+  if (g == (T)0 || mn == vinf<T>()) return {mn, (T)0};
+  return {mn, vlog((T)1 + vexp((mn - hi) * ig) + vexp((mn - other) * ig))};
 }
+
+// The weight of a term x in a soft-min with parts (mn, l): d softmin / dx = exp((mn - x)/g - l). Both terms of the
+// exponent are <= 0 by construction, so the weight is in [0, 1] even when g is tiny: recomputing it from the stored
+// results instead, exp((result - G - x)/g), multiplies their rounding error by 1/g.
+template <typename T> VT_HD T softmin_weight(T mn, T l, T x, T ig) { return vexp((mn - x) * ig - l); }
 
 // Index (0 = diag, 1 = up, 2 = left) of the first minimum: the tie-break of the hard (g == 0) path.
 template <typename T> VT_HD int argmin3(T diag, T up, T left) {
@@ -49,6 +56,7 @@ template <typename T> struct PairDP {
   T g, sg, tau;                   // gamma, smooth_gamma, threshold
   T ig, isg;                      // 1 / g, 1 / sg (0 when g == 0)
   T* cs; T* R; T* E;              // workspaces: n*m, (rows+1)*(cols+1), (rows+1)*(cols+1)
+  T* L; T* Ls;                    // backward only (else null): the soft-mins' l of R and of cs, in R's and cs's layout
 
   VT_HD int rows() const { return plain ? n : 2 * n + 1; }
   VT_HD int cols() const { return plain ? m : 2 * m + 1; }
@@ -56,17 +64,23 @@ template <typename T> struct PairDP {
   VT_HD T c(int i, int j) const { return cost[i * sI + j * sJ]; }
   VT_HD T& r(int p, int q) const { return R[(p + 1) * W() + q + 1]; }
   VT_HD T& e(int p, int q) const { return E[(p + 1) * W() + q + 1]; }
+  VT_HD T& l(int p, int q) const { return L[(p + 1) * W() + q + 1]; }
   VT_HD T G(int p, int q) const {
     if (plain) return c(p, q);
     return ((p & 1) && (q & 1)) ? cs[(p >> 1) * m + (q >> 1)] : tau;
   }
 
   // cs[i, j] = c[i, j] + softmin_sg(c[i, j-1], c[i-1, j], c[i-1, j-1]); outside = +inf, at (0, 0) all three are 0.
-  VT_HD void smooth_cell(int i, int j) const {
+  VT_HD SoftMin<T> smooth_parts(int i, int j) const {
     T inf = vinf<T>();
-    T s = (i == 0 && j == 0) ? softmin3((T)0, (T)0, (T)0, sg, isg)
-        : softmin3(j > 0 ? c(i, j - 1) : inf, i > 0 ? c(i - 1, j) : inf, (i > 0 && j > 0) ? c(i - 1, j - 1) : inf, sg, isg);
-    cs[i * m + j] = c(i, j) + s;
+    if (i == 0 && j == 0) return softmin3((T)0, (T)0, (T)0, sg, isg);
+    return softmin3(j > 0 ? c(i, j - 1) : inf, i > 0 ? c(i - 1, j) : inf, (i > 0 && j > 0) ? c(i - 1, j - 1) : inf,
+                          sg, isg);
+  }
+  VT_HD void smooth_cell(int i, int j) const {
+    const SoftMin<T> s = smooth_parts(i, j);
+    cs[i * m + j] = c(i, j) + s.value(sg);
+    if (Ls) Ls[i * m + j] = s.l;
   }
 
   // Padding of R: R(-1, -1) = 0, the rest of row/column -1 is +inf.
@@ -78,13 +92,16 @@ template <typename T> struct PairDP {
   }
 
   VT_HD void fwd_cell(int p, int q) const {
-    r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
+    const SoftMin<T> s = softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
+    r(p, q) = G(p, q) + s.value(g);
+    if (L) l(p, q) = s.l;
   }
 
   // Weight of parent (p, q) in the soft-min of child (a, b); dir: 0 diag, 1 up, 2 left (as seen from the child).
   VT_HD T parent_weight(int a, int b, int p, int q, int dir) const {
-    if (g == (T)0) return argmin3(r(a - 1, b - 1), r(a - 1, b), r(a, b - 1)) == dir ? (T)1 : (T)0;
-    return vexp((r(a, b) - G(a, b) - r(p, q)) * ig);
+    const T d = r(a - 1, b - 1), u = r(a - 1, b), lf = r(a, b - 1);
+    if (g == (T)0) return argmin3(d, u, lf) == dir ? (T)1 : (T)0;
+    return softmin_weight(vmin(vmin(d, u), lf), l(a, b), r(p, q), ig);
   }
 
   // E(p, q) = dR[last]/dG(p, q) (Cuturi & Blondel 2017, Algorithm 2), children done first.
@@ -101,15 +118,22 @@ template <typename T> struct PairDP {
   // dR[last]/dcs(i, j) (S2DTW) or dR[last]/dc(i, j) (plain): the soft alignment.
   VT_HD T align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
 
-  // dR[last]/dc(i, j): through cs(i, j) itself and through the soft-min of the smoothing neighbours
-  // (i, j+1), (i+1, j), (i+1, j+1), whose weight on c(i, j) is exp((cs(k) - c(k) - c(i, j)) / sg).
+  // Weight of c(i, j) = x in the smoothing soft-min of cs(a, b), (a, b) != (0, 0).
+  VT_HD T smooth_weight(int a, int b, T x) const {
+    T inf = vinf<T>();
+    const T mn = vmin(vmin(b > 0 ? c(a, b - 1) : inf, a > 0 ? c(a - 1, b) : inf), (a > 0 && b > 0) ? c(a - 1, b - 1) : inf);
+    return softmin_weight(mn, Ls[a * m + b], x, isg);
+  }
+
+  // dR[last]/dc(i, j): through cs(i, j) itself and through the smoothing soft-mins of the neighbours (i, j+1),
+  // (i+1, j), (i+1, j+1), in which c(i, j) is a term.
   VT_HD T dcost(int i, int j) const {
     T d = align(i, j);
     if (plain) return d;
-    T cij = c(i, j);
-    if (j + 1 < m) d += align(i, j + 1) * vexp((cs[i * m + j + 1] - c(i, j + 1) - cij) * isg);
-    if (i + 1 < n) d += align(i + 1, j) * vexp((cs[(i + 1) * m + j] - c(i + 1, j) - cij) * isg);
-    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * vexp((cs[(i + 1) * m + j + 1] - c(i + 1, j + 1) - cij) * isg);
+    const T cij = c(i, j);
+    if (j + 1 < m) d += align(i, j + 1) * smooth_weight(i, j + 1, cij);
+    if (i + 1 < n) d += align(i + 1, j) * smooth_weight(i + 1, j, cij);
+    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * smooth_weight(i + 1, j + 1, cij);
     return d;
   }
 };
@@ -128,7 +152,7 @@ struct PairIndex {
     d.n = (int)vlen[a(p)]; d.m = (int)tlen[b(p)];
     d.plain = plain; d.g = g; d.sg = sg; d.tau = tau;
     d.ig = g > (T)0 ? (T)1 / g : (T)0; d.isg = sg > (T)0 ? (T)1 / sg : (T)0;
-    d.cs = nullptr; d.R = nullptr; d.E = nullptr;
+    d.cs = nullptr; d.R = nullptr; d.E = nullptr; d.L = nullptr; d.Ls = nullptr;
     return d;
   }
 };
@@ -147,7 +171,7 @@ VT_HD int64_t grid_elems(int64_t N, int64_t M, bool plain) {
 namespace vt {
 template <typename T> struct TeamJob {
   const T* cost; PairIndex ix; int64_t P; int N, M; bool plain; T g, sg, tau;
-  int64_t cs_elems, grid;                  // workspace of one team: cs (cs_elems) | R (grid) | E (grid)
+  int64_t cs_elems, grid;                  // workspace of one team: cs | R, then in the backward E | L | Ls
   T* out;                                  // out[p] = R[last]; may be null in the backward
   const T* gout; bool alignment; T* grad; PairIndex gx;  // backward: grad (whole N x M blocks, 0 on padding)
 };
@@ -160,7 +184,8 @@ VT_HD void run_team(const TeamJob<T>& job, const Team& tm, T* w, int64_t first, 
     // Lengths outside [1, N] would overrun the workspace: clamp them (the Python side validates lengths).
     d.n = d.n < 1 ? 1 : (d.n > job.N ? job.N : d.n);
     d.m = d.m < 1 ? 1 : (d.m > job.M ? job.M : d.m);
-    d.cs = w; d.R = w + job.cs_elems; d.E = d.R + job.grid;
+    d.cs = w; d.R = w + job.cs_elems;
+    if constexpr (BWD) { d.E = d.R + job.grid; d.L = d.E + job.grid; d.Ls = job.plain ? nullptr : d.L + job.grid; }
     const int rows = d.rows(), cols = d.cols(), last = rows + cols - 2;
     tm.sync();  // the previous pair's readers are done with the workspace
     if (!job.plain)

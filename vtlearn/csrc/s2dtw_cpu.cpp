@@ -76,18 +76,20 @@ template <typename T> bool use_simd(int64_t N, int64_t M, bool plain, T g) {
 }
 
 struct LaneBuffers {
-  std::vector<vf> c, cs, R, E;
+  std::vector<vf> c, cs, R, E, Lg, Ls;
   LaneDP dp(const PairIndex& ix, const float* cost, const int64_t* ids, bool plain, float g, float sg, float tau, bool with_E) {
     LaneDP d;
     d.n = (int)ix.vlen[ix.a(ids[0])]; d.m = (int)ix.tlen[ix.b(ids[0])];
     d.plain = plain; d.g = g; d.ig = 1.f / g; d.sg = sg; d.isg = 1.f / sg; d.tau = tau;
     int64_t nm = (int64_t)d.n * d.m, grid = (int64_t)(d.rows() + 1) * (d.cols() + 1);
-    c.resize(nm); cs.resize(nm); R.resize(grid); if (with_E) E.resize(grid);
+    c.resize(nm); cs.resize(nm); R.resize(grid);
+    if (with_E) { E.resize(grid); Lg.resize(grid); Ls.resize(nm); }
     for (int l = 0; l < L; ++l) {
       const float* b = cost + ix.base(ids[l]);
       for (int i = 0; i < d.n; ++i) for (int j = 0; j < d.m; ++j) c[i * d.m + j][l] = b[i * ix.sI + j * ix.sJ];
     }
-    d.c = c.data(); d.cs = cs.data(); d.R = R.data(); d.E = E.data();
+    d.c = c.data(); d.cs = cs.data(); d.R = R.data();
+    d.E = with_E ? E.data() : nullptr; d.L = with_E ? Lg.data() : nullptr; d.Ls = with_E ? Ls.data() : nullptr;
     return d;
   }
 };
@@ -127,7 +129,8 @@ void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, 
   auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
 #pragma omp parallel num_threads(at::get_num_threads())
   {
-    std::vector<T> cs(N * M), R(vt::grid_elems(N, M, plain)), E(vt::grid_elems(N, M, plain));
+    const int64_t grid = vt::grid_elems(N, M, plain);
+    std::vector<T> cs(N * M), Ls(N * M), R(grid), E(grid), Lg(grid);
     LaneBuffers lb;
 #pragma omp for schedule(dynamic, 4)
     for (int64_t t = 0; t < (int64_t)tasks.size(); ++t) {
@@ -146,7 +149,7 @@ void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, 
         }
       }
       auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
-      d.cs = cs.data(); d.R = R.data(); d.E = E.data();
+      d.cs = cs.data(); d.R = R.data(); d.E = E.data(); d.L = Lg.data(); d.Ls = Ls.data();
       backward_pair(d);
       if (out) out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
       T* gp = grad + gx.base(ids[0]);

@@ -48,45 +48,62 @@ inline vf vlog(vf x) {  // x > 0 and normal
   return f + y + fe * 0.693359375f;
 }
 
-// As vt::softmin3: the minimum's term is exp(0) = 1, so two exps.
-inline vf softmin3(vf a, vf b, vf c, float g, float ig) {
+// As vt::softmin3: the minimum mn and l = log(1 + two exps) (the minimum's term is exp(0) = 1).
+struct SoftMin { vf mn, l; vf value(float g) const { return mn - g * l; } };
+inline SoftMin softmin3(vf a, vf b, vf c, float ig) {
   vi ab = a < b, lc = (ab ? a : b) < c;
   vf lo = ab ? a : b, hi = ab ? b : a, mn = lc ? lo : c, other = lc ? c : lo;
-  return mn - g * vlog(1.0f + vexp((mn - hi) * ig) + vexp((mn - other) * ig));
+  return {mn, vlog(1.0f + vexp((mn - hi) * ig) + vexp((mn - other) * ig))};
 }
+// As vt::softmin_weight: d softmin / dx, in [0, 1] by construction.
+inline vf softmin_weight(vf mn, vf l, vf x, float ig) { return vexp((mn - x) * ig - l); }
 
 // One group of L pairs sharing (n, m): lane-major workspaces, cost gathered once.
 struct LaneDP {
   int n, m; bool plain; float g, ig, sg, isg, tau;
   vf *c, *cs, *R, *E;  // n*m, n*m, (rows+1)*(cols+1), (rows+1)*(cols+1)
+  vf *L, *Ls;          // backward only (else null): the soft-mins' l of R and of cs, in R's and cs's layout
 
   int rows() const { return plain ? n : 2 * n + 1; }
   int cols() const { return plain ? m : 2 * m + 1; }
   int W() const { return cols() + 1; }
   vf& r(int p, int q) const { return R[(p + 1) * W() + q + 1]; }
   vf& e(int p, int q) const { return E[(p + 1) * W() + q + 1]; }
+  vf& l(int p, int q) const { return L[(p + 1) * W() + q + 1]; }
   vf G(int p, int q) const {
     if (plain) return c[p * m + q];
     return ((p & 1) && (q & 1)) ? cs[(p >> 1) * m + (q >> 1)] : splat(tau);
   }
 
+  // The smoothing soft-min's terms of cs(i, j) (outside = BIG; all three 0 at (0, 0)).
+  void smooth_terms(int i, int j, vf& a, vf& b, vf& d) const {
+    if (i == 0 && j == 0) { a = b = d = splat(0.f); return; }
+    a = j > 0 ? c[i * m + j - 1] : splat(BIG); b = i > 0 ? c[(i - 1) * m + j] : splat(BIG);
+    d = (i > 0 && j > 0) ? c[(i - 1) * m + j - 1] : splat(BIG);
+  }
+
   void forward() const {
-    if (!plain) {
-      vf big = splat(BIG), zero = splat(0.f);
+    if (!plain)
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < m; ++j) {
-          vf s = (i == 0 && j == 0) ? softmin3(zero, zero, zero, sg, isg)
-               : softmin3(j > 0 ? c[i * m + j - 1] : big, i > 0 ? c[(i - 1) * m + j] : big,
-                          (i > 0 && j > 0) ? c[(i - 1) * m + j - 1] : big, sg, isg);
-          cs[i * m + j] = c[i * m + j] + s;
+          vf a, b, d; smooth_terms(i, j, a, b, d);
+          SoftMin s = softmin3(a, b, d, isg);
+          cs[i * m + j] = c[i * m + j] + s.value(sg);
+          if (Ls) Ls[i * m + j] = s.l;
         }
-    }
     for (int q = 0; q <= cols(); ++q) R[q] = splat(BIG);
     for (int p = 1; p <= rows(); ++p) R[p * W()] = splat(BIG);
     R[0] = splat(0.f);
     strips<float>(rows(), cols(), false, [&](int p, int q) {
-      r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
+      SoftMin s = softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), ig);
+      r(p, q) = G(p, q) + s.value(g);
+      if (L) l(p, q) = s.l;
     });
+  }
+
+  // Weight of parent value x in the soft-min of child (a, b).
+  vf parent_weight(int a, int b, vf x) const {
+    return softmin_weight(vmin(vmin(r(a - 1, b - 1), r(a - 1, b)), r(a, b - 1)), l(a, b), x, ig);
   }
 
   void backward() const {
@@ -95,23 +112,28 @@ struct LaneDP {
     strips<float>(rows(), cols(), true, [&](int p, int q) {
       if (p == R1 && q == C1) { e(p, q) = splat(1.f); return; }
       vf acc = splat(0.f), rpq = r(p, q);
-      if (p < R1) acc += e(p + 1, q) * vexp((r(p + 1, q) - G(p + 1, q) - rpq) * ig);
-      if (q < C1) acc += e(p, q + 1) * vexp((r(p, q + 1) - G(p, q + 1) - rpq) * ig);
-      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * vexp((r(p + 1, q + 1) - G(p + 1, q + 1) - rpq) * ig);
+      if (p < R1) acc += e(p + 1, q) * parent_weight(p + 1, q, rpq);
+      if (q < C1) acc += e(p, q + 1) * parent_weight(p, q + 1, rpq);
+      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * parent_weight(p + 1, q + 1, rpq);
       e(p, q) = acc;
     });
   }
 
   vf align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
 
+  // Weight of c(i, j) = x in the smoothing soft-min of cs(a, b), (a, b) != (0, 0).
+  vf smooth_weight(int a, int b, vf x) const {
+    vf t1, t2, t3; smooth_terms(a, b, t1, t2, t3);
+    return softmin_weight(vmin(vmin(t1, t2), t3), Ls[a * m + b], x, isg);
+  }
+
   vf dcost(int i, int j) const {
     vf d = align(i, j);
     if (plain) return d;
     vf cij = c[i * m + j];
-    if (j + 1 < m) d += align(i, j + 1) * vexp((cs[i * m + j + 1] - c[i * m + j + 1] - cij) * isg);
-    if (i + 1 < n) d += align(i + 1, j) * vexp((cs[(i + 1) * m + j] - c[(i + 1) * m + j] - cij) * isg);
-    if (i + 1 < n && j + 1 < m)
-      d += align(i + 1, j + 1) * vexp((cs[(i + 1) * m + j + 1] - c[(i + 1) * m + j + 1] - cij) * isg);
+    if (j + 1 < m) d += align(i, j + 1) * smooth_weight(i, j + 1, cij);
+    if (i + 1 < n) d += align(i + 1, j) * smooth_weight(i + 1, j, cij);
+    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * smooth_weight(i + 1, j + 1, cij);
     return d;
   }
 };

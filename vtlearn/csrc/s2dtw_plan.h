@@ -86,8 +86,11 @@ inline Plan make_plan(const DevInfo& dev, int64_t elems, int esize, int64_t P, i
   return best;
 }
 
-// Workspace elements of one team (cs | R | E) and the plan of a job; force_ts must be 0 or a power of 2 in [8, 256].
-template <typename T> int64_t team_elems(const TeamJob<T>& job, bool bwd) { return job.cs_elems + (bwd ? 2 : 1) * job.grid; }
+// Workspace elements of one team (cs | R, and in the backward E | L | Ls) and the plan of a job; force_ts must be 0 or a
+// power of 2 in [8, 256].
+template <typename T> int64_t team_elems(const TeamJob<T>& job, bool bwd) {
+  return bwd ? 2 * job.cs_elems + 3 * job.grid : job.cs_elems + job.grid;
+}
 template <typename T> Plan plan_job(const DevInfo& dev, const TeamJob<T>& job, bool bwd, int force_ts, bool force_global) {
   const int64_t rows = job.plain ? job.N : 2 * job.N + 1, cols = job.plain ? job.M : 2 * job.M + 1;
   return make_plan(dev, team_elems(job, bwd), (int)sizeof(T), job.P, rows, cols, force_ts, force_global);
