@@ -156,8 +156,10 @@ class DecodeClips(Transform):
         path = x.item.path
         try:
             info = video_info(path)
-            # an open end (MSR-VTT clips: the whole video) stops at the end of the video
-            clips = [decode_clip(path, s.start, min(s.end, info['duration']), self.n_frames, self.fps, self.size, info) for s in x.segments]
+            # an open end (MSR-VTT clips: the whole video) stops at the end of the video, never before the start, so that
+            # decode_clip reports a segment past the end as such
+            clips = [decode_clip(path, s.start, min(s.end, max(s.start, info['duration'])), self.n_frames, self.fps, self.size, info)
+                     for s in x.segments]
         except (VideoError, OSError, ValueError) as e:
             self.issues.add('bad_video', str(path), str(e))
             raise SkipItemException() from e
@@ -179,13 +181,17 @@ class LoadFeatures(Transform):
         try:
             f = np.load(path, mmap_mode='r')
             if f.ndim != 2 or len(f) == 0: raise ValueError(f"features must be a non-empty (time, F) array, got shape {f.shape}")
-            rows = []
+            if f.dtype.kind not in 'biuf': raise ValueError(f"features must be real numbers, got {f.dtype}")
+            n, rows = len(f), []
             for s in x.segments:  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
-                a = min(int(math.floor(s.start * self.feature_fps)), len(f) - 1)
-                e = max(a + 1, min(len(f), int(math.ceil(s.end * self.feature_fps)) if math.isfinite(s.end) else len(f)))
+                # as `decode_clip` for videos: a segment partly outside is clamped, one entirely outside is unusable
+                if s.start * self.feature_fps >= n or s.end < 0:
+                    raise ValueError(f"segment [{s.start:.2f}, {s.end:.2f}] s lies outside the features ({n / self.feature_fps:.2f} s)")
+                a = max(0, int(math.floor(s.start * self.feature_fps)))
+                e = max(a + 1, min(n, int(math.ceil(s.end * self.feature_fps)) if math.isfinite(s.end) else n))
                 rows.append(torch.from_numpy(np.asarray(f[a:e], dtype=np.float32).mean(0)))
             if not all(torch.isfinite(r).all() for r in rows): raise ValueError("features contain NaN or Inf")
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:  # np.load raises EOFError for a zero-byte file
             self.issues.add('bad_features', str(path), str(e))
             raise SkipItemException() from e
         self.issues.success()
@@ -279,8 +285,12 @@ def _check_items(items, issues, check_videos):
 
 class VideoTextDL(TfmdDL):
     "A `TfmdDL` whose first-item pass (fastai's discovery of the batch types) also skips unusable samples."
+    loaded = None  # a shared bool tensor, one per sample, to record which samples loaded (worker processes too)
     def do_item(self, s):
-        if s is not None or not self.indexed: return super().do_item(s)
+        if s is not None or not self.indexed:
+            it = super().do_item(s)
+            if it is not None and self.loaded is not None: self.loaded[s] = True
+            return it
         for i in range(len(self.dataset)):
             if (it := super().do_item(i)) is not None: return it
         raise ValueError("no sample of this dataset could be loaded")
@@ -309,14 +319,14 @@ class VideoTextDataLoaders(DataLoaders):
         "Build the DataLoaders from `VideoItem`s."
         issues = LoadIssues()
         items = _check_items(items, issues, check_videos and not features)
-        splitter = splitter or RandomSplitter(valid_pct, seed=seed)
+        # split once: a random splitter gives another split at each call, and the tokenizer must see only the training items
+        splits = (splitter or RandomSplitter(valid_pct, seed=seed))(items)
         if tokenizer is None:
-            train_idx = splitter(items)[0]
-            tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in train_idx for s in items[i].segments]), max_tokens)
+            tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in splits[0] for s in items[i].segments]), max_tokens)
         xb = (FeatureSeqBlock(n_segments, feature_fps, issues) if features else
               ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues))
-        dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments)), n_inp=3, splitter=splitter,
-                           dl_type=VideoTextDL)
+        dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments)), n_inp=3,
+                           splitter=lambda _: splits, dl_type=VideoTextDL)
         dls = dblock.dataloaders(items, bs=bs, **kwargs)
         res = cls(*dls.loaders, path=dls.path, device=dls.device)
         res.tokenizer, res.issues, res.items = tokenizer, issues, items

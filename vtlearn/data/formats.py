@@ -94,13 +94,20 @@ def _finish(items, report):
     return items, report
 
 # %% ../../nbs/03c_data.formats.ipynb #eb7f7728
+def _csv(p, **kwargs):
+    "A CSV file as a DataFrame of strings; a ValueError for a file pandas cannot read, or would read wrong."
+    try: df = pd.read_csv(p, dtype=str, keep_default_na=False, **kwargs)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e: raise ValueError(str(e)) from e
+    if not isinstance(df.index, pd.RangeIndex):  # pandas silently turns the extra leading fields of a long first row into an index
+        raise ValueError(f"Expected {len(df.columns)} fields in line 2, saw {len(df.columns) + df.index.nlevels}")
+    return df
+
 def _read_csv(path, required):
     "A CSV as a DataFrame of strings, with the `required` columns."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"annotation file not found: {p}")
-    try: df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ValueError(f"{p} is not a readable CSV file: {e}") from e
+    try: df = _csv(p, skipinitialspace=True)
+    except ValueError as e: raise ValueError(f"{p} is not a readable CSV file: {e}") from e
     df.columns = [str(c).strip() for c in df.columns]
     for c in required:
         if c not in df.columns:
@@ -147,10 +154,10 @@ def _caption_rows(vid, f, report):
     "`(start, end, text)` lists of one caption file (`<id>.json` or MIL-NCE's `<id>.csv`), or None if unusable."
     try:
         if f.suffix == '.csv':
-            df = pd.read_csv(f, dtype=str, keep_default_na=False)
+            df = _csv(f)
             c = {k: df[k].tolist() for k in ('start', 'end', 'text') if k in df.columns}
         else: c = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # JSONDecodeError and EmptyDataError are ValueErrors
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         report.add('bad_captions', vid, f"{f.name}: {e}"); return None
     return c
 
