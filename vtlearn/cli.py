@@ -177,29 +177,33 @@ def ablate(losses:tuple=tuple(LOSSES), # Keys of `LOSSES`
            size:str='small', # SynthHowTo size
            epochs:int=15, # Pretraining epochs per run
            progress:Progress|None=None, # Shows the runs
-           log:str|Path|None=None, # A JSON file of the finished runs: written after each run, and the runs already in it are not redone
+           log:str|Path|None=None, # A JSON file of the finished runs: written after each run; its runs with the same settings are not redone
            **kwargs, # Passed to `pretrain`
-          ) -> list: # One dict per run: noise, loss, tda, seed, seconds and the `evaluate_synth` results
+          ) -> list: # One dict per run: noise, loss, tda, seed, settings, seconds and the `evaluate_synth` results
     "Pretrain and evaluate every (noise level, loss, TDA, seed) combination with the same budget."
     bad = [n for n in noise if n not in NOISE_LEVELS] + [l for l in losses if l not in LOSSES]
     if bad: raise ValueError(f"unknown noise levels or losses {bad}: noise in {list(NOISE_LEVELS)}, losses in {list(LOSSES)}")
     kwargs.setdefault('text_kwargs', SYNTH_TEXT)
-    done = {(r['noise'], r['loss'], r['tda'], r['seed']): r for r in json.loads(Path(log).read_text())} if log and Path(log).is_file() else {}
+    # A logged run is reused only if it was trained with the same settings (size, epochs, batch size...).
+    settings = json.dumps(dict(size=size, epochs=epochs, **kwargs), sort_keys=True, default=repr)
+    key = lambda r: (r['noise'], r['loss'], r['tda'], r['seed'], r.get('settings'))
+    done = {key(r): r for r in json.loads(Path(log).read_text())} if log and Path(log).is_file() else {}
     runs, rows = [(n, l, t, s) for n in noise for l in losses for t in tda for s in seeds], []
     task = progress.add_task('ablation', total=len(runs)) if progress is not None else None
     for n, l, t, s in runs:
-        if (n, l, t, s) in done:
-            rows.append(done[n, l, t, s])
+        if (n, l, t, s, settings) in done:
+            rows.append(done[n, l, t, s, settings])
             if task is not None: progress.update(task, advance=1)
             continue
         root = synth_howto(size=size, features=True, videos=False, **NOISE_LEVELS[n])
         t0 = time.time()
         learn = pretrain(root/'train.csv', root/'captions', root/'features', loss=l, tda=t, epochs=epochs, seed=s, **kwargs)
         res = evaluate_synth(learn.model, root)
-        rows.append(dict(noise=n, loss=l, tda=t, seed=s, seconds=time.time() - t0, **{k: v for k, v in res.items() if k != 'chance'}))
+        rows.append(dict(noise=n, loss=l, tda=t, seed=s, settings=settings, seconds=time.time() - t0,
+                         **{k: v for k, v in res.items() if k != 'chance'}))
         if log:  # atomic: an interrupted ablation resumes from the runs it finished
             Path(log).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(log).with_suffix('.tmp'); tmp.write_text(json.dumps(list({**done, **{(r['noise'], r['loss'], r['tda'], r['seed']): r for r in rows}}.values()), indent=1)); os.replace(tmp, log)
+            tmp = Path(log).with_suffix('.tmp'); tmp.write_text(json.dumps(list({**done, **{key(r): r for r in rows}}.values()), indent=1)); os.replace(tmp, log)
         if task is not None: progress.update(task, advance=1, description=f'ablation: {n} noise, {l}{" + TDA" if t else ""}, seed {s}')
     return rows
 

@@ -19,8 +19,8 @@ from fastai.torch_core import params
 from .losses import InfoNCELoss
 from .metrics import retrieval_metrics, sequence_similarity, retrieval_metrics_for, assign_steps, step_recall
 from .learner import VTLearner, vt_learner
-from .data.formats import Segment
-from .data.video import video_info
+from .data.formats import Segment, DataReport
+from .data.video import video_info, VideoError
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
                         _check_items, VideoTextDL)
 
@@ -92,7 +92,7 @@ def _whole(items):
     "Items without segments (action clips) as one open-ended segment each: the whole video."
     return [it if it.segments else replace(it, segments=[Segment(0., math.inf, it.label or '')]) for it in items]
 
-def _all_valid(items): return [0], list(range(len(items)))
+def _all_valid(items): return (list(range(len(items))),) * 2  # the training set only serves fastai's first-item pass: any loadable item
 
 def _split_by_video(valid_ids:set):
     "A splitter: the items of the videos in `valid_ids` are the validation set, the others the training set."
@@ -124,13 +124,25 @@ def eval_dataloader(model:nn.Module, # A pretrained two-tower model (its tokeniz
 def embed(model:nn.Module, # A two-tower model
           dl, # Batches `(video, captions, lengths)` (e.g. from `eval_dataloader`)
          ) -> tuple: # `(video (n, N, D), text (n, M, D), lengths (n, 2))` on the CPU
-    "The clip and caption embeddings of every sample of `dl`."
+    "The clip and caption embeddings of every sample of `dl` that loads (`dl.loaded` tells which did, for a `VideoTextDL`)."
     model.eval()
+    if isinstance(dl, VideoTextDL): dl.loaded = torch.zeros(len(dl.dataset), dtype=torch.bool).share_memory_()
     vs, ts, ls = [], [], []
     for x, t, l in dl:
         v, e = model(x, t, l)
         vs.append(v.float().cpu()); ts.append(e.float().cpu()); ls.append(l.as_subclass(Tensor).cpu())
     return torch.cat(vs), torch.cat(ts), torch.cat(ls)
+
+def _embed_items(model, items, feature_root, **kwargs):
+    "`embed` of the samples of `items` that can be read, and their items: `(video, text, lengths, items)`."
+    dl = eval_dataloader(model, items, feature_root, **kwargs)
+    out = embed(model, dl)
+    if len(out[0]) < len(dl.dataset):  # some failed while loading (logged): DataLoader workers do not keep the survivors in
+        kept = [it for it, ok in zip(dl.dataset.items, dl.loaded.tolist()) if ok]  # order, so embed those again, in order
+        dl = eval_dataloader(model, kept, feature_root, **kwargs)
+        out = embed(model, dl)
+        if len(out[0]) != len(kept): raise RuntimeError(f"{len(kept) - len(out[0])} samples loaded once, then failed: the data changed while it was read")
+    return (*out, list(dl.dataset.items))
 
 def evaluate_retrieval(model, # A pretrained model or anything `load_pretrained` takes
                        items:list, # `VideoItem`s: YouCook2 (`read_youcook2`) or MSR-VTT (`read_msrvtt`)
@@ -138,13 +150,13 @@ def evaluate_retrieval(model, # A pretrained model or anything `load_pretrained`
                        method:str='mean', # 'mean' (cosine) or 's2dtw'
                        ks:tuple=(1, 5, 10), # Recall cut-offs
                        **kwargs, # Passed to `eval_dataloader`
-                      ) -> dict: # `t2v_R@k`, `t2v_MedR`, `v2t_R@k`, `v2t_MedR` (recalls in %) and `n` (clips)
+                      ) -> dict: # `t2v_R@k`, `t2v_MedR`, `v2t_R@k`, `v2t_MedR` (recalls in %), `n` (clips), `unreadable` (clips left out)
     "Zero-shot text-to-video and video-to-text retrieval over all the clips (one per segment) of `items`."
-    model = _as_model(model)
-    v, t, l = embed(model, eval_dataloader(model, segment_items(items), feature_root, n_segments=1, **kwargs))
+    model, clips = _as_model(model), segment_items(items)
+    v, t, l, kept = _embed_items(model, clips, feature_root, n_segments=1, **kwargs)
     sim = sequence_similarity(v, t, l[:, 0], l[:, 1], method)  # (videos, texts)
     res = {f't2v_{k}': x for k, x in retrieval_metrics(sim.T, ks).items()}
-    return {**res, **{f'v2t_{k}': x for k, x in retrieval_metrics(sim, ks).items()}, 'n': len(v)}
+    return {**res, **{f'v2t_{k}': x for k, x in retrieval_metrics(sim, ks).items()}, 'n': len(v), 'unreadable': len(clips) - len(kept)}
 
 # %% ../nbs/08_finetune.ipynb #dc714e8c
 @torch.no_grad()
@@ -160,10 +172,11 @@ def localize_steps(model, # A pretrained two-tower model
     t = model.encode_text(model.tokenizer(list(step_texts))[0][None].to(v.device))[0]
     return assign_steps((v @ t.T).float().cpu(), ordered)
 
-def _duration(item, features, feature_fps):
-    "Duration of a video in seconds: its feature rows / `feature_fps`, else the container's."
-    if features: return len(np.load(item.path, mmap_mode='r')) / feature_fps
-    return video_info(item.path)['duration']
+def _duration(item, features, feature_fps, report):
+    "Duration of a video in seconds: its feature rows / `feature_fps`, else the container's; `None` (counted in `report`) if unreadable."
+    try: return len(np.load(item.path, mmap_mode='r')) / feature_fps if features else video_info(item.path)['duration']
+    except (VideoError, OSError, ValueError, EOFError) as e:
+        report.add('bad_features' if features else 'bad_video', str(item.path), f'{type(e).__name__}: {e}', action='video skipped')
 
 def evaluate_steps(model, # A pretrained model or anything `load_pretrained` takes
                    items:list, # `VideoItem`s with their annotated steps (`read_crosstask`); `task` selects the step list
@@ -173,24 +186,25 @@ def evaluate_steps(model, # A pretrained model or anything `load_pretrained` tak
                    ordered:bool=True, # Order-respecting assignment
                    feature_fps:float=1., # Feature rows per second
                    **kwargs, # Passed to `eval_dataloader` (n_frames, fps, decode_size, crop...)
-                  ) -> dict: # Recall (%) per task, their mean `'recall'`, `'n'` (videos) and `'skipped'` (videos shorter than their step list)
+                  ) -> dict: # Recall (%) per task, their mean `'recall'`, `'n'` (videos), `'skipped'` (videos shorter than their step list), `'unreadable'`
     "Zero-shot CrossTask-style step localization recall, per task and averaged over tasks."
     model = _as_model(model)
     missing = sorted({it.task for it in items} - set(task_steps))
     if missing: raise ValueError(f"no step list for tasks {missing[:5]}: task_steps has {sorted(task_steps)[:5]}...")
     feats = feature_root is not None
     src = feature_items(items, feature_root) if feats else items
-    cut = []
+    cut, report = [], DataReport('evaluate_steps')
     for it in src:
-        n = max(1, math.ceil(_duration(it, feats, feature_fps) / clip_seconds - 1e-6))
+        if (d := _duration(it, feats, feature_fps, report)) is None: continue
+        n = max(1, math.ceil(d / clip_seconds - 1e-6))
         cut.append(replace(it, segments=[Segment(i * clip_seconds, (i + 1) * clip_seconds, '') for i in range(n)]))
     orig = {it.video_id: it for it in items}
-    dl = eval_dataloader(model, cut, feature_root, bs=kwargs.pop('bs', 4), **({'feature_fps': feature_fps} if feats else {}), **kwargs)
-    v, _, lens = embed(model, dl)
+    if not cut: raise ValueError(f"no readable video: {report.summary()}")
+    v, _, lens, kept = _embed_items(model, cut, feature_root, bs=kwargs.pop('bs', 4), **({'feature_fps': feature_fps} if feats else {}), **kwargs)
     with torch.no_grad():  # each task's steps embedded once
         emb = {task: model.encode_text(model.tokenizer(task_steps[task])[0][None])[0].float().cpu() for task in {it.task for it in items}}
     per_task, short = {}, 0
-    for it, vi, li in zip(dl.dataset.items, v, lens):
+    for it, vi, li in zip(kept, v, lens):
         steps, t, n = task_steps[it.task], emb[it.task], int(li[0])
         centres = (torch.arange(n) + 0.5) * clip_seconds
         gt = torch.zeros(n, len(steps))
@@ -200,7 +214,8 @@ def evaluate_steps(model, # A pretrained model or anything `load_pretrained` tak
         per_task.setdefault(it.task, []).append((assign_steps(vi[:n] @ t.T, ordered), gt))
     rec = {task: 100 * sum(step_recall(p, g) * g.any(0).sum().item() for p, g in r) / max(1, sum(g.any(0).sum().item() for _, g in r))
            for task, r in per_task.items()}
-    return {**rec, 'recall': sum(rec.values()) / max(1, len(rec)), 'n': sum(len(r) for r in per_task.values()), 'skipped': short}
+    return {**rec, 'recall': sum(rec.values()) / max(1, len(rec)), 'n': sum(len(r) for r in per_task.values()), 'skipped': short,
+            'unreadable': len(items) - len(kept)}
 
 # %% ../nbs/08_finetune.ipynb #e3698dc9
 def action_dls(train:list, # Labelled training `VideoItem`s (`read_action_csv(..., train=True)`)
@@ -273,15 +288,15 @@ def evaluate_actions(model, # A pretrained model or anything `load_pretrained` t
                      feature_root:str|Path|None=None, # Pre-extracted features instead of the videos
                      prompt:str='{}', # Caption of a class: `prompt.format(label with '_' as spaces)`
                      **kwargs, # Passed to `eval_dataloader`
-                    ) -> dict: # `accuracy` (%), `chance` (%), `n`
+                    ) -> dict: # `accuracy` (%), `chance` (%), `n` (videos), `unreadable` (videos left out)
     "Zero-shot action recognition: the class whose name, read as a caption, is closest to the video."
     model = _as_model(model)
     labels = sorted({it.label for it in items})
-    v, _, _ = embed(model, eval_dataloader(model, items, feature_root, n_segments=1, **kwargs))
+    v, _, _, kept = _embed_items(model, items, feature_root, n_segments=1, **kwargs)
     t = model.encode_text(model.tokenizer([prompt.format(l.replace('_', ' ')) for l in labels])[0][:, None])[:, 0].float().cpu()
     pred = (v[:, 0] @ t.T).argmax(1)
-    y = torch.tensor([labels.index(it.label) for it in items])
-    return {'accuracy': 100 * (pred == y).double().mean().item(), 'chance': 100 / len(labels), 'n': len(items)}
+    y = torch.tensor([labels.index(it.label) for it in kept])
+    return {'accuracy': 100 * (pred == y).double().mean().item(), 'chance': 100 / len(labels), 'n': len(kept), 'unreadable': len(items) - len(kept)}
 
 # %% ../nbs/08_finetune.ipynb #e993d49b
 def retrieval_dls(items:list, # `VideoItem`s (YouCook2 / MSR-VTT)

@@ -247,14 +247,15 @@ _PUBLISHED = {
 
 def _published_files(name, path):
     "The checkpoint and word list of a published model under `path` (a folder, or the checkpoint file), or a FileNotFoundError saying what to put where."
-    spec, p = _PUBLISHED[name], Path(path).expanduser()
+    spec = _PUBLISHED[name]
+    howto = (f"Put the checkpoint {spec['checkpoint']} and its word list {' or '.join(spec['words'])} in one folder and pass that "
+             f"folder (or the checkpoint file). Get them from {spec['source']}.")
+    if path is None: raise FileNotFoundError(f"load_published({name!r}) needs the path of its files (no weights are downloaded). {howto}")
+    p = Path(path).expanduser()
     folder, ckpt = (p.parent, p) if p.is_file() else (p, p/spec['checkpoint'])
     words = next((folder/w for w in spec['words'] if (folder/w).is_file()), None)
     missing = ([str(ckpt)] if not ckpt.is_file() else []) + ([' or '.join(str(folder/w) for w in spec['words'])] if words is None else [])
-    if missing:
-        raise FileNotFoundError(f"load_published({name!r}): not found: {', '.join(missing)}. Put the checkpoint {spec['checkpoint']} and its word "
-                                f"list {' or '.join(spec['words'])} in one folder and pass that folder "
-                                f"(or the checkpoint file). Get them from {spec['source']}.")
+    if missing: raise FileNotFoundError(f"load_published({name!r}): not found: {', '.join(missing)}. {howto}")
     return ckpt, words
 
 def _read_checkpoint(ckpt:Path, weights_only:bool) -> dict:
