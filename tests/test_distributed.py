@@ -3,7 +3,7 @@
 Each rank holds half of a global batch; the loss it returns must equal the single-process loss on the whole batch,
 and the gradients of its own embeddings must equal the matching rows of the single-process gradients.
 """
-import socket
+import pickle, socket
 import pytest
 import torch
 import torch.distributed as dist
@@ -33,7 +33,8 @@ def worker(rank, port, q):
     try:
         V, T, vl, tl = batch()
         s = slice(rank * B // WORLD, (rank + 1) * B // WORLD)
-        q.put((rank, {k: run(k, V[s], T[s], vl[s], tl[s]) for k in LOSSES}))
+        # pickled by value: a queued tensor travels as a file descriptor that the parent can take only while this process lives
+        q.put(pickle.dumps((rank, {k: run(k, V[s], T[s], vl[s], tl[s]) for k in LOSSES})))
         dist.barrier()
     finally: dist.destroy_process_group()
 
@@ -45,7 +46,7 @@ def results():
     ctx = mp.get_context('spawn')
     q = ctx.SimpleQueue()
     procs = mp.start_processes(worker, args=(free_port(), q), nprocs=WORLD, join=False, start_method='spawn')
-    out = dict(q.get() for _ in range(WORLD))
+    out = dict(pickle.loads(q.get()) for _ in range(WORLD))
     while not procs.join(timeout=60): pass
     return out
 
