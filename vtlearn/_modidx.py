@@ -350,6 +350,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                  'vtlearn/metrics.py'),
                                  'vtlearn.metrics._RetrievalState.reset': ('metrics.html#_retrievalstate.reset', 'vtlearn/metrics.py'),
                                  'vtlearn.metrics._RetrievalState.sim': ('metrics.html#_retrievalstate.sim', 'vtlearn/metrics.py'),
+                                 'vtlearn.metrics._check_method': ('metrics.html#_check_method', 'vtlearn/metrics.py'),
+                                 'vtlearn.metrics._rank_stat': ('metrics.html#_rank_stat', 'vtlearn/metrics.py'),
                                  'vtlearn.metrics.assign_steps': ('metrics.html#assign_steps', 'vtlearn/metrics.py'),
                                  'vtlearn.metrics.retrieval_metrics': ('metrics.html#retrieval_metrics', 'vtlearn/metrics.py'),
                                  'vtlearn.metrics.retrieval_metrics_for': ('metrics.html#retrieval_metrics_for', 'vtlearn/metrics.py'),

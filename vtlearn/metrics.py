@@ -8,6 +8,7 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 from fastai.learner import Metric
 from .align import s2dtw_pairwise
+from .align import _lengths
 from .losses import _pool
 
 # %% auto #0
@@ -18,15 +19,20 @@ __all__ = ['retrieval_ranks', 'retrieval_metrics', 'sequence_similarity', 'Retri
 def retrieval_ranks(sim:Tensor, # (Q, G) similarities of queries (rows) to gallery items; the match of query i is item i
                    ) -> Tensor: # (Q,) 1-based ranks of the matches
     "Rank of each query's match in its row, ties broken pessimistically (equal scores rank above the match)."
-    if sim.dim() != 2 or sim.shape[0] > sim.shape[1]: raise ValueError(f"sim must be (Q, G) with Q <= G, got {tuple(sim.shape)}")
+    if sim.dim() != 2 or not 0 < sim.shape[0] <= sim.shape[1]: raise ValueError(f"sim must be (Q, G) with 0 < Q <= G, got {tuple(sim.shape)}")
+    if sim.isnan().any(): raise ValueError(f"sim contains NaN ({int(sim.isnan().sum())} of {sim.numel()}): its ranks are undefined")
     return (sim >= sim.diagonal()[:, None]).sum(1)
+
+def _rank_stat(r, k):
+    "Recall at `k` (percent) of the ranks `r`, or their median for `k=None` (the mean of the middle two for an even count)."
+    return torch.quantile(r.double(), 0.5).item() if k is None else 100 * (r <= k).double().mean().item()
 
 def retrieval_metrics(sim:Tensor, # (Q, G) similarities, match of query i = item i
                       ks:tuple=(1, 5, 10), # Recall cut-offs
                      ) -> dict: # 'R@k' in percent for each k, and 'MedR'
-    "Recall at `ks` (percent of queries whose match ranks within k) and the median rank."
-    r = retrieval_ranks(sim).float()
-    return {**{f'R@{k}': 100 * (r <= k).double().mean().item() for k in ks}, 'MedR': r.median().item()}
+    "Recall at `ks` (percent of queries whose match ranks within k) and the median rank (as `np.median`)."
+    r = retrieval_ranks(sim)
+    return {**{f'R@{k}': _rank_stat(r, k) for k in ks}, 'MedR': _rank_stat(r, None)}
 
 # %% ../nbs/06_metrics.ipynb #42e005da
 def sequence_similarity(video:Tensor, # (Bv, N, D) clip embeddings
@@ -37,10 +43,14 @@ def sequence_similarity(video:Tensor, # (Bv, N, D) clip embeddings
                         **kwargs, # S2DTW parameters (gamma, smooth_gamma, threshold)
                        ) -> Tensor: # (Bv, Bt)
     "Similarity of every video to every text, for retrieval."
+    _check_method(method)
     if method == 's2dtw': return -s2dtw_pairwise(video, text, video_lengths=video_lengths, text_lengths=text_lengths, **kwargs)
-    if method != 'mean': raise ValueError(f"method must be 's2dtw' or 'mean', got {method!r}")
-    pool = lambda x, l: x.mean(1) if l is None else _pool(x, l)
-    return F.normalize(pool(video, video_lengths), dim=-1) @ F.normalize(pool(text, text_lengths), dim=-1).T
+    vl = _lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths')
+    tl = _lengths(text_lengths, text.shape[0], text.shape[1], text.device, 'text_lengths')
+    return F.normalize(_pool(video, vl), dim=-1) @ F.normalize(_pool(text, tl), dim=-1).T
+
+def _check_method(method):
+    if method not in ('s2dtw', 'mean'): raise ValueError(f"method must be 's2dtw' or 'mean', got {method!r}")
 
 # %% ../nbs/06_metrics.ipynb #dbfe50e1
 class _RetrievalState:
@@ -63,6 +73,8 @@ class _RetrievalState:
 class RetrievalMetric(Metric):
     "One retrieval number (R@k or MedR, text-to-video or video-to-text) over the whole validation set."
     def __init__(self, state:_RetrievalState, direction:str='t2v', k:int|None=1): # k=None: median rank
+        if direction not in ('t2v', 'v2t'): raise ValueError(f"direction must be 't2v' or 'v2t', got {direction!r}")
+        if not (k is None or (isinstance(k, int) and k >= 1)): raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
         self.state, self.direction, self.k = state, direction, k
         if state.owner is None: state.owner = self  # one metric accumulates for all that share the state
     def reset(self):
@@ -73,8 +85,7 @@ class RetrievalMetric(Metric):
     def value(self):
         if not self.state.v: return None
         sim = self.state.sim if self.direction == 'v2t' else self.state.sim.T
-        r = retrieval_ranks(sim).float()
-        return r.median().item() if self.k is None else 100 * (r <= self.k).double().mean().item()
+        return _rank_stat(retrieval_ranks(sim), self.k)
     @property
     def name(self): return f"{self.direction}_{'MedR' if self.k is None else f'R@{self.k}'}"
 
@@ -84,6 +95,7 @@ def retrieval_metrics_for(method:str='s2dtw', # How videos and texts are compare
                           **kwargs, # S2DTW parameters
                          ) -> list: # fastai metrics
     "Text-to-video and video-to-text R@k and median rank, computed once per epoch on the whole validation set."
+    _check_method(method)
     st = _RetrievalState(method, kwargs)
     return [RetrievalMetric(st, d, k) for d in directions for k in (*ks, None)]
 
@@ -92,6 +104,8 @@ def assign_steps(sim:Tensor, # (n_clips, K) similarity of each clip to each step
                  ordered:bool=True, # Steps appear in the task's order (monotone assignment by dynamic programming)
                 ) -> Tensor: # (K,) the clip chosen for each step
     "Pick one clip per step: the best clip of each step, or (ordered) the best increasing sequence of clips."
+    if sim.dim() != 2 or 0 in sim.shape: raise ValueError(f"sim must be (n_clips, K) with n_clips, K >= 1, got {tuple(sim.shape)}")
+    if not sim.isfinite().all(): raise ValueError("sim contains NaN or Inf")
     n, K = sim.shape
     if not ordered: return sim.argmax(0)
     if n < K: raise ValueError(f"ordered assignment needs at least as many clips as steps, got {n} clips and {K} steps")
@@ -109,5 +123,7 @@ def step_recall(pred:Tensor, # (K,) predicted clip of each step
                 gt:Tensor, # (n_clips, K) 1 where a clip belongs to a step
                ) -> float: # fraction of the annotated steps localized
     "CrossTask-style recall: the share of annotated steps whose predicted clip lies inside one of their segments."
+    if gt.dim() != 2 or pred.shape != (gt.shape[1],): raise ValueError(f"need pred (K,) and gt (n_clips, K), got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    if len(pred) and not (0 <= pred.min() and pred.max() < len(gt)): raise ValueError(f"pred must be clip indices in [0, {len(gt)})")
     has = gt.bool().any(0)
     return (gt.bool()[pred, torch.arange(len(pred))] & has).sum().item() / max(1, has.sum().item())
