@@ -4,6 +4,7 @@
 
 # %% ../../nbs/03b_data.text.ipynb #75e6ffb8
 from __future__ import annotations
+import json, re
 from pathlib import Path
 import numpy as np
 import torch
@@ -73,10 +74,12 @@ def _load_words(path):
                          f"{' of shape ' + str(words.shape) if isinstance(words, np.ndarray) else ''}")
     return words
 
+_NON_WORD = r"[^\w']+"  # word_tokenizer's split, which CaptionTokenizer runs with Python's re
+
 def word_tokenizer(words, # A list of words (id = index + 1), or the path of a `.npy` word list such as `dict.npy`
                    lowercase:bool=False, # Lowercase captions first (the published code does not)
                   ) -> Tokenizer:
-    "Word-level tokenizer of a fixed word list, as MIL-NCE/VT-TWINS: split on `[\\w']+`, word `i` -> id `i + 1`, `0` = padding."
+    "Word-level tokenizer of a fixed word list, as MIL-NCE/VT-TWINS: split on `[\\w']+` (by Python's `re` in `CaptionTokenizer`), word `i` -> id `i + 1`, `0` = padding."
     if isinstance(words, (str, Path)): words = _load_words(words)
     words = [w.decode() if isinstance(w, bytes) else w for w in words]
     bad = next((i for i, w in enumerate(words) if not isinstance(w, str)), None)
@@ -86,7 +89,7 @@ def word_tokenizer(words, # A list of words (id = index + 1), or the path of a `
     vocab = {PAD: 0, **{str(w): i + 1 for i, w in enumerate(words)}, UNK: len(words) + 1}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
     if lowercase: tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^\w']+"), behavior='removed')
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(_NON_WORD), behavior='removed')
     tok.enable_padding(pad_id=0, pad_token=PAD)
     return tok
 
@@ -119,26 +122,43 @@ class CaptionTokenizer:
         self.tokenizer.enable_padding(length=self.max_tokens, pad_id=0, pad_token=self.tokenizer.id_to_token(0) or PAD)
         self.tokenizer.enable_truncation(self.max_tokens)
         self._enc.no_padding()
+        # word_tokenizer's split and lowercasing run in Python (`_encode`): tokenizers' regex \w and Lowercase differ from Python's
+        spec = json.loads(js)
+        pre, norm = spec.get('pre_tokenizer') or {}, spec.get('normalizer') or {}
+        self._py_split = self.kind == 'WordLevel' and pre.get('type') == 'Split' and pre.get('pattern') == {'Regex': _NON_WORD}
+        self._lower = self._py_split and norm.get('type') == 'Lowercase'
+        if self._py_split: self._enc.pre_tokenizer = None
+        if self._lower: self._enc.normalizer = None
         if self._dropping: self._enc.no_truncation()  # the published code drops unknown words first, then truncates
         else: self._enc.enable_truncation(self.max_tokens)
 
     @property
     def _dropping(self): return self.drop_unknown and self.unk_id is not None
 
+    def _encode(self, text):
+        "The encoding of one caption; a `word_tokenizer`'s is split as the published code: `re.findall(r\"[\\w']+\", caption)`."
+        if not self._py_split: return self._enc.encode(text)
+        return self._enc.encode(re.findall(r"[\w']+", text.lower() if self._lower else text), is_pretokenized=True)
+
     def _ids(self, enc):
-        ids = [i for i in enc.ids if i != self.unk_id] if self._dropping else enc.ids
+        if not self._dropping: return enc.ids  # truncated by the encoder, its special tokens kept
+        # drop the unknown tokens first (as the published code), then truncate as tokenizers does: the special tokens stay
+        kept = [(i, s) for i, s in zip(enc.ids, enc.special_tokens_mask) if i != self.unk_id]
+        ids, room = [], self.max_tokens - sum(s for _, s in kept)
+        for i, s in kept:
+            if s or room > 0: ids.append(i); room -= not s
         return ids[:self.max_tokens]
 
     def __call__(self, texts) -> tuple[Tensor, Tensor]:
         "`(ids, lengths)` of a list of captions; an empty caption (or one of unknown words only) gives a row of length 0."
-        rows = [self._ids(self._enc.encode(t)) for t in _texts(texts)]  # one by one: no thread pool (see below)
+        rows = [self._ids(self._encode(t)) for t in _texts(texts)]  # one by one: no thread pool (see below)
         ids = np.zeros((len(rows), self.max_tokens), dtype=np.int64)
         for i, r in enumerate(rows): ids[i, :len(r)] = r
         return torch.from_numpy(ids), torch.tensor([len(r) for r in rows], dtype=torch.long)
 
     def encode(self, text:str) -> list[int]:
         "The ids of one caption, without padding."
-        return self._ids(self._enc.encode(next(_texts([text]))))
+        return self._ids(self._encode(next(_texts([text]))))
 
     def decode(self, ids) -> str | list[str]:
         "Text of one row of ids (padding removed), or the list of texts of a 2-d batch of rows."

@@ -44,10 +44,14 @@ def _load_weights(model:nn.Module, path:Path):
     else:
         sd = torch.load(path, map_location='cpu', weights_only=True)
         sd = sd.get('state_dict', sd.get('model', sd)) if isinstance(sd, dict) else sd
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    head = lambda ks: [k for k in ks if not k.startswith(('fc.', 'head', 'classifier'))]
-    if head(missing) or head(unexpected):
-        raise ValueError(f"{path} does not fit this backbone: missing keys {head(missing)[:5]}, unexpected keys {head(unexpected)[:5]}")
+    own = model.state_dict()
+    cls = model.pretrained_cfg.get('classifier') or ()  # the classifier that num_classes=0 removed (convnext keeps head.norm)
+    cls = (cls,) if isinstance(cls, str) else tuple(cls)
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own and not any(k.startswith(c + '.') for c in cls)]
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit this backbone: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    model.load_state_dict({k: v for k, v in sd.items() if k in own})
 
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
@@ -72,7 +76,7 @@ class TimmVideoEncoder(nn.Module):
         if isinstance(pretrained, (str, Path)): _load_weights(self.backbone, pretrained)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone: self.backbone.requires_grad_(False)
-        dim = self.backbone.num_features
+        dim, self.out_dim = self.backbone.num_features, out_dim
         self.temporal, self.proj = _TEMPORAL[temporal](dim), nn.Linear(dim, out_dim)
 
     def train(self, mode:bool=True):
@@ -96,6 +100,7 @@ class FeatureEncoder(nn.Module):
                  dropout:float=0.1, # Dropout before the last layer
                 ):
         super().__init__()
+        self.out_dim = out_dim
         self.net = (nn.Linear(in_dim, out_dim) if hidden is None else
                     nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)))
     def forward(self, x:Tensor, # (B, N, F) features
@@ -110,9 +115,13 @@ def seq_mask(lengths:Tensor, # (B,) numbers of real positions
     "Mask of the real (non-padding) positions of sequences."
     return torch.arange(n, device=lengths.device)[None] < lengths[:, None]
 
+def _normalize(x:Tensor) -> Tensor:
+    "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
+    return F.normalize(x.float(), dim=-1).to(x.dtype)
+
 class VideoTextModel(nn.Module):
     "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."
-    def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D)
+    def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D), each clip embedded on its own
                  text_encoder:nn.Module, # (B, M, L) token ids -> (B, M, D)
                  tokenizer=None, # The `CaptionTokenizer` the text tower reads: kept with the model, so that a saved model carries it
                 ):
@@ -120,14 +129,18 @@ class VideoTextModel(nn.Module):
         self.video_encoder, self.text_encoder, self.tokenizer = video_encoder, text_encoder, tokenizer
 
     def encode_video(self, video:Tensor, lengths:Tensor|None=None) -> Tensor:
-        "Normalised clip embeddings; `lengths` (B,) zeroes the padded clips."
-        v = F.normalize(self.video_encoder(video), dim=-1)
-        return v if lengths is None else v * seq_mask(lengths, v.shape[1])[..., None]
+        "Normalised clip embeddings; with `lengths` (B,) only the real clips are encoded (the tower embeds each clip on its own), the padded ones are zeros."
+        if lengths is None: return _normalize(self.video_encoder(video))
+        mask = seq_mask(lengths.as_subclass(Tensor), video.shape[1])
+        if mask.all(): return _normalize(self.video_encoder(video))
+        if not mask.any(): return torch.zeros(*mask.shape, self.video_encoder.out_dim, device=video.device)
+        v = self.video_encoder(video[mask][None])[0]  # the real clips as one sample: padding never reaches batch norm
+        return _normalize(v.new_zeros(*mask.shape, v.shape[-1]).masked_scatter(mask[..., None], v))
 
     def encode_text(self, text:Tensor, lengths:Tensor|None=None) -> Tensor:
         "Normalised caption embeddings; `lengths` (B,) zeroes the padded captions."
-        t = F.normalize(self.text_encoder(text.as_subclass(Tensor)), dim=-1)
-        return t if lengths is None else t * seq_mask(lengths, t.shape[1])[..., None]
+        t = _normalize(self.text_encoder(text.as_subclass(Tensor)))
+        return t if lengths is None else t.masked_fill(~seq_mask(lengths.as_subclass(Tensor), t.shape[1])[..., None], 0)
 
     def forward(self, video:Tensor, # Clips (B, N, T, C, H, W) or features (B, N, F)
                 text:Tensor, # Caption token ids (B, M, L)
