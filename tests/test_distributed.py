@@ -58,25 +58,29 @@ def test_two_ranks_equal_one_process(results, name):
         l, gv, gt, gp = results[rank][name]
         s = slice(rank * B // WORLD, (rank + 1) * B // WORLD)
         assert abs(l - loss) < 1e-10 * max(1, abs(loss)), (rank, l, loss)
-        torch.testing.assert_close(gv, gV[s], rtol=1e-9, atol=1e-12)
-        torch.testing.assert_close(gt, gT[s], rtol=1e-9, atol=1e-12)
-    for i, g in enumerate(gP):  # parameters (InfoNCE's temperature): the ranks' shares add up to the whole
-        torch.testing.assert_close(sum(results[r][name][3][i] for r in range(WORLD)), g, rtol=1e-9, atol=1e-12)
+        # WORLD x the single-process gradient: data-parallel training averages the ranks' gradients
+        torch.testing.assert_close(gv / WORLD, gV[s], rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(gt / WORLD, gT[s], rtol=1e-9, atol=1e-12)
+    for i, g in enumerate(gP):  # parameters (InfoNCE's temperature): the ranks' average is the whole
+        torch.testing.assert_close(sum(results[r][name][3][i] for r in range(WORLD)) / WORLD, g, rtol=1e-9, atol=1e-12)
 
 def test_unequal_shards_are_refused():
     "all_gather needs one shard size on every rank: a clear error, not a hang or a crash."
     ctx = mp.get_context('spawn')
     q = ctx.SimpleQueue()
     procs = mp.start_processes(_unequal, args=(free_port(), q), nprocs=WORLD, join=False, start_method='spawn')
-    msgs = [q.get() for _ in range(WORLD)]
+    msgs = [q.get() for _ in range(3 * WORLD)]
     while not procs.join(timeout=60): pass
-    assert all('same batch size' in m for m in msgs), msgs
+    assert all('same batch size' in m for m in msgs[:WORLD]), msgs
+    # other shapes or dtypes (here: sequence lengths, then dtypes) would abort gloo: a clear error on every rank too
+    assert all('same shape and dtype' in m for m in msgs[WORLD:]), msgs
 
 def _unequal(rank, port, q):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=WORLD)
     try:
         V, T, vl, tl = batch()
         b = 2 + rank
-        try: S2DTWLoss()(V[:b], T[:b]); q.put('no error')
-        except ValueError as e: q.put(str(e))
+        for v, t in ((V[:b], T[:b]), (V[:2, :N - rank], T[:2]), (V[:2].to(torch.float32 if rank else torch.float64), T[:2])):
+            try: S2DTWLoss()(v, t.to(v.dtype)); q.put('no error')
+            except ValueError as e: q.put(str(e))
     finally: dist.destroy_process_group()

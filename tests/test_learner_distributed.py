@@ -1,10 +1,11 @@
 """`vt_learner` under fastai's `distrib_ctx` (Accelerate), for real: 2 processes with the gloo backend on CPU.
 
 fastai's `DistributedDL` gives each rank its own contiguous share of the epoch's samples; the contrastive loss
-all-gathers the embeddings, so the loss of the first batch on every rank must equal the single-process loss on the
-union of the ranks' first batches (computed here directly with the same initial weights).
+all-gathers the embeddings, so the loss of the first batch on every rank, and the parameters' gradients once DDP has
+averaged them, must equal the single-process loss and gradients on the union of the ranks' first batches (computed
+here directly with the same initial weights); the retrieval metrics must cover the whole validation set.
 """
-import json, os, socket, tempfile, warnings
+import json, os, pickle, socket, tempfile, warnings
 from pathlib import Path
 import numpy as np
 import pytest
@@ -26,26 +27,29 @@ def make_data(root):
     (root/'train.csv').write_text('video_path\n' + '\n'.join(rows) + '\n')
 
 class FirstLoss:
-    "A callback recording the loss of the first training batch, before any step."
+    "A callback recording the loss and the parameters' gradients of the first training batch, before any step."
     def __new__(cls):
         from fastai.callback.core import Callback
         class _FirstLoss(Callback):
             order = 50
-            def before_fit(self): self.first = None
+            def before_fit(self): self.first = self.grads = None
             def after_loss(self):
                 if self.training and self.first is None: self.first = self.loss.item()
+            def after_backward(self):  # DDP has averaged the gradients over the ranks by now
+                if self.grads is None: self.grads = [p.grad.clone() for p in self.learn.model.parameters()]
         return _FirstLoss()
 
 def learner(root):
     from vtlearn.data.core import VideoTextDataLoaders
     from vtlearn.data.text import CaptionTokenizer, word_tokenizer
     from vtlearn.learner import vt_learner
+    from vtlearn.metrics import retrieval_metrics_for
     import fastai.callback.progress  # noqa: F401 (Learner.no_bar)
     tok = CaptionTokenizer(word_tokenizer(['step', 'of', 'video'] + [str(i) for i in range(30)]), max_tokens=6)
     dls = VideoTextDataLoaders.from_features(root/'train.csv', root/'captions', root/'feats', n_segments=8, bs=BS,
                                              seed=0, tokenizer=tok, valid_pct=0.25, shuffle=False)
     torch.manual_seed(0)
-    learn = vt_learner(dls, out_dim=16, metrics=[], cbs=FirstLoss())
+    learn = vt_learner(dls, out_dim=16, metrics=retrieval_metrics_for('mean', ks=(1, 5)), cbs=FirstLoss())
     for m in learn.model.modules():  # no dropout: the runs must compute the same function
         if isinstance(m, torch.nn.Dropout): m.p = 0.
     return learn
@@ -58,8 +62,11 @@ def worker(rank, port, root, q):
     try:
         from fastai.distributed import distrib_ctx  # noqa: F401 (patches Learner)
         learn = learner(Path(root))
-        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-        q.put((rank, learn.cbs.filter(lambda c: hasattr(c, 'first'))[0].first))
+        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging():
+            valid = learn.validate()  # the initial weights: the metrics over the whole validation set
+            learn.fit(1, 1e-3)
+        cb = learn.cbs.filter(lambda c: hasattr(c, 'first'))[0]
+        q.put(pickle.dumps((rank, (cb.first, cb.grads, valid))))  # by value: tensors would travel as file descriptors
     finally: torch.distributed.destroy_process_group()
 
 def free_port():
@@ -70,12 +77,20 @@ def test_distrib_ctx_matches_single_process():
     root = Path(tempfile.mkdtemp()); make_data(root)
     q = mp.get_context('spawn').SimpleQueue()
     procs = mp.start_processes(worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
-    firsts = dict(q.get() for _ in range(WORLD))
+    res = dict(pickle.loads(q.get()) for _ in range(WORLD))
     while not procs.join(timeout=120): pass
     learn = learner(root)
     dl = learn.dls.train
     n = len(dl.dataset); half = (n + WORLD - 1) // WORLD  # DistributedDL: rank r reads samples [r*half, (r+1)*half)
     idxs = [i for r in range(WORLD) for i in range(r * half, min(n, r * half + BS))]
+    valid = learn.validate()
     b = dl.after_batch(dl.create_batch([dl.do_item(i) for i in idxs]))
-    with torch.no_grad(): single = learn.loss_func(learn.model(*b), b[-1]).item()
-    for r in range(WORLD): assert abs(firsts[r] - single) < 1e-5 * max(1, abs(single)), (firsts, single)
+    learn.model.train()
+    loss = learn.loss_func(learn.model(*b), b[-1]); loss.backward()
+    single, grads = loss.item(), [p.grad for p in learn.model.parameters()]
+    for r in range(WORLD):
+        first, g, v = res[r]
+        assert abs(first - single) < 1e-5 * max(1, abs(single)), (r, first, single)
+        for a, e in zip(g, grads): torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-6)
+        # the metrics (R@1, R@5, median rank both ways) as in one process on the whole validation set
+        np.testing.assert_allclose(v[1:], valid[1:], rtol=1e-5)

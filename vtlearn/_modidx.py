@@ -333,6 +333,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'vtlearn.losses._AllGather': ('losses.html#_allgather', 'vtlearn/losses.py'),
                                 'vtlearn.losses._AllGather.backward': ('losses.html#_allgather.backward', 'vtlearn/losses.py'),
                                 'vtlearn.losses._AllGather.forward': ('losses.html#_allgather.forward', 'vtlearn/losses.py'),
+                                'vtlearn.losses._global_loss': ('losses.html#_global_loss', 'vtlearn/losses.py'),
                                 'vtlearn.losses._pool': ('losses.html#_pool', 'vtlearn/losses.py'),
                                 'vtlearn.losses.all_gather_with_grad': ('losses.html#all_gather_with_grad', 'vtlearn/losses.py'),
                                 'vtlearn.losses.local_permutations': ('losses.html#local_permutations', 'vtlearn/losses.py'),

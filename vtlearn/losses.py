@@ -34,16 +34,29 @@ class _AllGather(torch.autograd.Function):
         r = dist.get_rank()
         return g[r * ctx.b:(r + 1) * ctx.b]
 
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int32, torch.int64, torch.bool)
+
 def all_gather_with_grad(x:Tensor, # This rank's shard; the same shape on every rank
                         ) -> Tensor: # The shards of all ranks concatenated along dim 0, in rank order
     "Concatenate `x` over all ranks; gradients flow back to each rank's own shard, summed over every rank's loss."
     rank, ws = world()
     if ws == 1: return x
-    n = torch.tensor([x.shape[0]], device=x.device)
-    sizes = [torch.zeros_like(n) for _ in range(ws)]
-    dist.all_gather(sizes, n)
-    if len({int(s) for s in sizes}) > 1: raise ValueError(f"all ranks must have the same batch size, got {[int(s) for s in sizes]}")
+    if x.dim() > 6: raise ValueError(f"all_gather_with_grad takes tensors of at most 6 dimensions, got {x.dim()}")
+    code = _DTYPES.index(x.dtype) if x.dtype in _DTYPES else -1
+    meta = torch.tensor([x.dim(), *x.shape, *[0] * (6 - x.dim()), code], device=x.device)
+    metas = [torch.zeros_like(meta) for _ in range(ws)]
+    dist.all_gather(metas, meta)
+    shapes = [(tuple(m[1:1 + m[0]]), _DTYPES[m[-1]] if m[-1] >= 0 else 'other') for m in (m.tolist() for m in metas)]
+    if len({s for s, _ in shapes}) > 1 and len({s[1:] for s, _ in shapes}) == 1:
+        raise ValueError(f"all ranks must have the same batch size, got {[s[0] for s, _ in shapes]}")
+    if len(set(shapes)) > 1: raise ValueError(f"all ranks must have the same shape and dtype, got {shapes}")
     return _AllGather.apply(x)
+
+def _global_loss(share:Tensor, ws:int) -> Tensor:
+    "This rank's share of a global loss -> the global value on every rank, with `ws` x the share's gradient (DDP averages)."
+    if ws == 1: return share
+    total = share.detach().clone(); dist.all_reduce(total)
+    return ws * share + (total - ws * share.detach())
 
 # %% ../nbs/02_losses.ipynb #85f62e25
 _DIRECTIONS = ('t2v', 'v2t', 'both')
@@ -79,11 +92,7 @@ class SeqContrastiveLoss(nn.Module):
             if self.direction != 't2v':
                 Dr = self.distances(V[loc], T, VL[loc], TL)  # this rank's videos x all texts
                 terms.append(torch.logsumexp(-Dr, 1) + Dr[:, loc].diagonal())
-        loss = sum(t.sum() for t in terms) / (len(terms) * V.shape[0])
-        if ws > 1:  # report the global loss on every rank; the gradient stays this rank's share
-            total = loss.detach().clone(); dist.all_reduce(total)
-            loss = loss + (total - loss.detach())
-        return loss
+        return _global_loss(sum(t.sum() for t in terms) / (len(terms) * V.shape[0]), ws)
 
 # %% ../nbs/02_losses.ipynb #20135626
 class S2DTWLoss(SeqContrastiveLoss):
@@ -189,11 +198,7 @@ class MILNCELoss(nn.Module):
         n_local = torch.stack([torch.tensor(float(t.numel()), device=video.device) for t in terms])
         n_total = n_local.clone()
         if ws > 1: dist.all_reduce(n_total)
-        loss = sum(t.sum() / n for t, n in zip(terms, n_total)) / len(terms)
-        if ws > 1:
-            total = loss.detach().clone(); dist.all_reduce(total)
-            loss = loss + (total - loss.detach())
-        return loss
+        return _global_loss(sum(t.sum() / n for t, n in zip(terms, n_total)) / len(terms), ws)
 
 # %% ../nbs/02_losses.ipynb #881cffb5
 @functools.cache

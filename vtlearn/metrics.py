@@ -55,13 +55,16 @@ def _check_method(method):
 # %% ../nbs/06_metrics.ipynb #dbfe50e1
 class _RetrievalState:
     "Embeddings of the validation set, shared by several metrics, and their similarity matrix computed once."
-    def __init__(self, method, kwargs): self.method, self.kwargs, self.owner = method, kwargs, None; self.reset()
-    def reset(self): self.v, self.t, self.vl, self.tl, self._sim = [], [], [], [], None
+    def __init__(self, method, kwargs): self.method, self.kwargs = method, kwargs; self.reset()
+    def reset(self): self.v, self.t, self.vl, self.tl, self._sim, self._last = [], [], [], [], None, None
     def accumulate(self, learn):
-        v, t = learn.pred
-        lens = learn.xb[-1] if len(learn.xb) > 2 else None
-        self.v.append(v.detach().float().cpu()); self.t.append(t.detach().float().cpu())
-        if lens is not None: self.vl.append(lens[:, 0].cpu()); self.tl.append(lens[:, 1].cpu())
+        if learn.pred is self._last: return  # once per batch, whichever of the metrics sharing this state comes first
+        self._last = learn.pred
+        # `learn.to_detach` gathers the batch from every rank in distributed training (and drops the last batch's padding)
+        v, t = learn.to_detach(learn.pred)
+        lens = learn.to_detach(learn.xb[-1]) if len(learn.xb) > 2 else None
+        self.v.append(v.float()); self.t.append(t.float())
+        if lens is not None: self.vl.append(lens[:, 0]); self.tl.append(lens[:, 1])
         self._sim = None
     @property
     def sim(self) -> Tensor:  # (videos, texts)
@@ -76,11 +79,8 @@ class RetrievalMetric(Metric):
         if direction not in ('t2v', 'v2t'): raise ValueError(f"direction must be 't2v' or 'v2t', got {direction!r}")
         if not (k is None or (isinstance(k, int) and k >= 1)): raise ValueError(f"k must be an integer >= 1 or None, got {k!r}")
         self.state, self.direction, self.k = state, direction, k
-        if state.owner is None: state.owner = self  # one metric accumulates for all that share the state
-    def reset(self):
-        if self.state.owner is self: self.state.reset()
-    def accumulate(self, learn):
-        if self.state.owner is self: self.state.accumulate(learn)
+    def reset(self): self.state.reset()  # every metric resets the shared state before the epoch's first batch
+    def accumulate(self, learn): self.state.accumulate(learn)
     @property
     def value(self):
         if not self.state.v: return None
