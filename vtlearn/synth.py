@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_synth.ipynb #168877ca
 from __future__ import annotations
-import csv, hashlib, io, json, math, os, shutil, zlib
+import csv, hashlib, io, json, logging, math, os, shutil, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -96,11 +96,17 @@ def filler_caption(rng:np.random.Generator, # Draws the filler
     return f.format(c=list(COLOURS)[rng.integers(len(COLOURS))], s=SHAPES[rng.integers(len(SHAPES))])
 
 # %% ../nbs/04_synth.ipynb #e3f41437
-def make_tasks(n_tasks:int, # Number of tasks
+def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+def make_tasks(n_tasks:int, # Number of tasks, >= 1
                seed:int=0, # Seed of the dataset
-               n_steps:tuple=(4, 7), # Range (inclusive) of the number of steps of a task
+               n_steps:tuple=(4, 7), # Range (inclusive) of the number of steps of a task, within [1, 192]
               ) -> list[dict]: # `[{task_id, name, steps}]`
     "Tasks: ordered lists of distinct `Step`s drawn from the shared vocabulary, with an id (`'100'`, `'101'`...) and a name."
+    if not _is_int(n_tasks) or n_tasks < 1: raise ValueError(f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    n_all = len(ACTIONS) * len(COLOURS) * len(SHAPES)  # the distinct steps: a task of more would be drawn forever
+    if not (isinstance(n_steps, (tuple, list)) and len(n_steps) == 2 and all(map(_is_int, n_steps)) and 1 <= n_steps[0] <= n_steps[1] <= n_all):
+        raise ValueError(f"n_steps must be a pair (lo, hi) of integers with 1 <= lo <= hi <= {n_all} (the distinct steps), got {n_steps!r}")
     rng = synth_rng(seed, 'tasks')
     names = rng.permutation(len(_TASK_ADJ) * len(_TASK_NOUN))
     tasks = []
@@ -199,9 +205,14 @@ def render_clip(step:Step, # The step to perform
                 size:tuple=(64, 64), # Frame (height, width)
                ) -> np.ndarray: # (n_frames, H, W, 3) uint8
     "A clip of one step alone, on its own background."
+    if not _is_int(n_frames) or n_frames < 1: raise ValueError(f"n_frames must be an integer >= 1, got {n_frames!r}")
     return render_video([(n_frames, 'step', step)], synth_rng(seed, 'clip', step.name), size)
 
 # %% ../nbs/04_synth.ipynb #408414da
+def _check_fps(fps):
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or not 0 < fps < math.inf:
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+
 def plan_video(steps:list, # The `Step`s performed, in order
                rng:np.random.Generator, # Draws the durations and the pauses
                fps:float=10, # Frame rate
@@ -212,6 +223,7 @@ def plan_video(steps:list, # The `Step`s performed, in order
                outro:tuple=(.5, 2.), # Range of the end, with no object (s)
               ) -> list: # `(n_frames, kind, step)` segments, for `render_video`
     "The timeline of a video: an opening, the steps in order with random durations and some pauses, an end."
+    _check_fps(fps)
     f = lambda r: max(1, int(round(rng.uniform(*r) * fps)))
     plan = [(f(intro), 'empty', None)]
     for k, s in enumerate(steps):
@@ -224,6 +236,7 @@ def plan_times(plan:list, # Segments from `plan_video`
                fps:float=10, # Frame rate
               ) -> tuple[list, float]: # `[(start, end, step)]` of the steps (s), and the video's duration (s)
     "The start and end times of the steps of a plan, and the duration of its video."
+    _check_fps(fps)
     out, t = [], 0
     for n, kind, step in plan:
         if kind == 'step': out.append((round(t / fps, 6), round((t + n) / fps, 6), step))
@@ -247,7 +260,7 @@ def _poisson(u, lam):
     return k
 
 def narrate(steps:list, # `[(start, end, step)]`: the steps of the video, in order (from `plan_times`)
-            duration:float, # Length of the video (s)
+            duration:float, # Length of the video (s): every step lies inside it
             seed:int=0, # Seed of the dataset
             key:str='', # Name of the video: with `seed`, it picks the video's random streams
             shift:float=NOISE_DEFAULTS['shift'], # Std (s) of a step caption's time shift; clamped to stay in the video
@@ -257,6 +270,10 @@ def narrate(steps:list, # `[(start, end, step)]`: the steps of the video, in ord
            ) -> list[dict]: # Captions sorted by start: `start`, `end`, `text`, `step` (index; -1: filler), `swapped`
     "HowTo100M-like narration of a video's steps: one caption per step, shifted, dropped, mixed with fillers and swapped."
     _check_noise(shift, drop, filler, swap)
+    if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)) or not 0 <= duration < math.inf:
+        raise ValueError(f"duration must be a number >= 0, got {duration!r}")
+    for k, (a, b, _) in enumerate(steps):  # else the clamping below would move a caption out of the video
+        if not 0 <= a <= b <= duration: raise ValueError(f"steps must lie inside the video, [0, {duration}] s: step {k} is ({a}, {b})")
     n = len(steps)
     r_text, r_shift, r_drop, r_nfill, r_fill, r_swap = (synth_rng(seed, 'narrate', key, k) for k in
                                                          ('text', 'shift', 'drop', 'n_filler', 'filler', 'swap'))
@@ -311,6 +328,7 @@ def video_features(frames:np.ndarray, # (T, H, W, 3) uint8 frames
                    fps:float=10, # Their frame rate
                   ) -> np.ndarray: # (ceil(T / fps), len(FEATURE_NAMES)) float32
     "Per-second appearance and motion features of a video: a cheap, deterministic stand-in for pre-extracted features."
+    _check_fps(fps)
     T, H, W, _ = frames.shape
     st = _frame_stats(frames)
     out = np.zeros((int(math.ceil(T / fps)), len(FEATURE_NAMES)))
@@ -407,6 +425,7 @@ def _video(root, params, vid, steps, rng, stats):
 
 # %% ../nbs/04_synth.ipynb #75a8ec84
 _MARKER = '.complete'
+_log = logging.getLogger('vtlearn.synth')
 
 def _generate(root, params):
     "Write the dataset of `params` into the new folder `root`."
@@ -525,13 +544,23 @@ def _datasheet(params, tasks, st, cs):
         "- `tasks.json`: the vocabulary and the tasks; `params.json`: the parameters; `.complete`: written last", ""])
 
 # %% ../nbs/04_synth.ipynb #156b2a44
-def _is_complete(root, h):
-    m = Path(root)/_MARKER
-    return m.is_file() and m.read_text().strip() == h
+def _write_marker(root, h):
+    "Mark `root` complete (last): the parameters' hash `h` and the size of every file, checked when it is reused."
+    sizes = {p.relative_to(root).as_posix(): p.stat().st_size for p in sorted(root.rglob('*')) if p.is_file() and p != root/_MARKER}
+    (root/_MARKER).write_text(_json(dict(hash=h, files=sizes)))
+
+def _is_complete(root, h, warn=False):
+    "Whether `root` holds the dataset of hash `h`, complete: its marker, and every file the marker lists at its size."
+    try: m = json.loads((root/_MARKER).read_text())
+    except (OSError, ValueError): return False  # no marker (or one of an older version: regenerated once)
+    if not isinstance(m, dict) or m.get('hash') != h or not isinstance(m.get('files'), dict): return False
+    bad = [f for f, n in m['files'].items() if not (root/f).is_file() or (root/f).stat().st_size != n]
+    if bad and warn: _log.warning(f"{root}: {len(bad)} files deleted or changed since it was generated, e.g. {bad[0]}: regenerating it")
+    return not bad
 
 def _remove_stale(root):
-    "Remove the partial folders of `root` left by generations killed before they could clean up."
-    for p in root.parent.glob(f'.{root.name}.partial-*'):
+    "Remove the partial and old folders of `root` left by generations killed before they could clean up."
+    for p in [q for k in ('partial', 'old') for q in root.parent.glob(f'.{root.name}.{k}-*')]:
         try: os.kill(int(p.name.rsplit('-', 1)[1]), 0)  # its process is still running: leave it
         except (ProcessLookupError, ValueError): shutil.rmtree(p, ignore_errors=True)
         except PermissionError: pass
@@ -551,6 +580,8 @@ def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named
                ) -> Path: # The dataset's folder
     "Generate (or find in the cache) a synthetic dataset of narrated instructional videos; return its folder."
     name, counts = _sizes(size)
+    for k, v in (('features', features), ('videos', videos), ('force', force)):
+        if not isinstance(v, (bool, np.bool_)): raise TypeError(f"{k} must be True or False, got {v!r}")
     _check_noise(shift, drop, filler, swap)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     fs = tuple(frame_size)
@@ -562,19 +593,21 @@ def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named
                   features=bool(features), videos=bool(videos))
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
     root = (Path(path).expanduser() if path is not None else synth_cache_dir()/f'{name}-seed{seed}-{h}').absolute()
-    if not force and _is_complete(root, h): return root
+    if not force and _is_complete(root, h, warn=True): return root
     if root.exists() and not (root.is_dir() and (not any(root.iterdir()) or (root/'params.json').is_file() or (root/_MARKER).is_file())):
         raise FileExistsError(f"{root} exists and is not a synth_howto folder: refusing to overwrite it")
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(root)
-    tmp = root.parent/f'.{root.name}.partial-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, old = (root.parent/f'.{root.name}.{k}-{os.getpid()}' for k in ('partial', 'old'))
+    for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     try:
         _generate(tmp, params)
-        (tmp/_MARKER).write_text(h + '\n')  # last: a folder without it is never used
-        if root.exists() and (force or not _is_complete(root, h)): shutil.rmtree(root)
+        _write_marker(tmp, h)                # last: a folder without it is never used
+        # the old copy is moved aside, then deleted: an interrupted deletion cannot leave a half-deleted `root` marked complete
+        if root.exists() and (force or not _is_complete(root, h)): os.replace(root, old)
         try: os.replace(tmp, root)           # atomic: `root` is complete or absent
         except OSError:
             if not _is_complete(root, h): raise  # else another process has just finished the same dataset
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return root
