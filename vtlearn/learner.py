@@ -10,14 +10,15 @@ from torch import Tensor
 from fastcore.foundation import L
 from fastcore.basics import patch
 from fastai.distributed import DistributedDL
-from fastai.learner import Learner
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *
 import fastai.callback.progress as _progress
 from fastprogress.fastprogress import NBMasterBar, NBProgressBar, show_styles, Div
 from fastai.torch_core import params
 from .losses import S2DTWLoss, TDA, world
-from .align import s2dtw_alignment
+from .align import s2dtw_alignment, _check_pair
 from .metrics import retrieval_metrics_for, sequence_similarity
 from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel
 from .models.text import text_encoder
@@ -31,12 +32,20 @@ __all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCa
 class ContrastiveLoss(nn.Module):
     "A sequence loss as a fastai loss: `loss((video_emb, text_emb), lengths)` calls `loss(video_emb, text_emb, vl, tl)`."
     def __init__(self, loss:nn.Module): # E.g. `S2DTWLoss()`, or any loss of `vtlearn.losses`
-        super().__init__(); self.loss = loss
+        super().__init__()
+        if isinstance(loss, type): raise TypeError(f"pass a loss instance, e.g. `{loss.__name__}()`, not the class {loss.__name__}")
+        if not isinstance(loss, nn.Module):
+            raise TypeError(f"the loss must be an nn.Module such as `S2DTWLoss()` (`vtlearn.cli.LOSSES` maps the command line's "
+                            f"names to losses), got {type(loss).__name__} {loss!r}")
+        self.loss = loss
     def forward(self, pred:tuple, lengths:Tensor|None=None) -> Tensor:
         v, t = pred
+        if lengths is not None and lengths.shape[1:] != (2,):
+            raise ValueError(f"lengths must have shape (B, 2) (clips and captions per sample), got {tuple(lengths.shape)}")
+        vl, tl = _check_pair(v, t, *((None, None) if lengths is None else (lengths[:, 0], lengths[:, 1])), paired=True)
         if len(v) == 1 and world()[1] == 1:  # e.g. the last validation batch: with one pair, InfoNCE is exactly 0
             return (v.sum() + t.sum()) * 0.
-        return self.loss(v, t, *((None, None) if lengths is None else (lengths[:, 0], lengths[:, 1])))
+        return self.loss(v, t, vl, tl)
 
 class ContrastiveCallback(Callback):
     "Makes the batch's `SeqLengths` (its last input) the target, so fastai computes and backpropagates the loss."
@@ -83,15 +92,18 @@ def _broadcast(self:DistributedDL, t, rank):
 
 # %% ../nbs/07_learner.ipynb #7920eeca
 def vt_splitter(model:VideoTextModel) -> list:
-    "Two parameter groups for `fine_tune`: the pretrained bodies (video backbone, pretrained text body) and the rest."
-    body = [m for n, m in model.named_modules() if n.split('.')[-1] in ('backbone', 'bert')]
-    ids = {id(p) for m in body for p in m.parameters()}
-    return [[p for p in model.parameters() if id(p) in ids], [p for p in model.parameters() if id(p) not in ids]]
+    "Two parameter groups for `fine_tune`: the pretrained bodies (video backbone, pretrained text body) and the rest (with `model.loss`)."
+    # A backbone frozen at construction is in no group: `freeze_to` (`freeze`, `unfreeze`, `fine_tune`) only touches the groups
+    frozen = {id(p) for m in model.modules() if getattr(m, 'freeze_backbone', False) for p in m.backbone.parameters()}
+    body = {id(p) for n, m in model.named_modules() if n.split('.')[-1] in ('backbone', 'bert') for p in m.parameters()}
+    ps = [p for p in model.parameters() if id(p) not in frozen]
+    return [[p for p in ps if id(p) in body], [p for p in ps if id(p) not in body]]
 
 class VTLearner(Learner):
     "A `Learner` for video-text models; `show_results` shows the videos retrieved for a few captions."
     def show_results(self, ds_idx:int=1, max_n:int=3, k:int=3, **kwargs):
         "For `max_n` validation samples, their captions and the `k` videos of the batch retrieved first (`*` = the right one)."
+        if max_n < 1 or k < 1: raise ValueError(f"max_n and k must be >= 1, got max_n={max_n}, k={k}")
         dl = self.dls[ds_idx]
         b = dl.one_batch()
         self.model.eval()
@@ -100,9 +112,10 @@ class VTLearner(Learner):
         sim = sequence_similarity(v.float(), t.float(), lens[:, 0], lens[:, 1]).T  # texts x videos
         top = sim.topk(min(k, sim.shape[1]), dim=1).indices
         samples = dl._decode_batch(dl.decode(b), max_n=len(lens))
+        n = min(max_n, len(lens))  # the batch may be smaller
         if isinstance(b[0], ClipSeq):
             import matplotlib.pyplot as plt
-            fig, axs = plt.subplots(max_n, top.shape[1], figsize=(3 * top.shape[1], 2.2 * max_n), squeeze=False)
+            fig, axs = plt.subplots(n, top.shape[1], figsize=(3 * top.shape[1], 2.2 * n), squeeze=False)
             for i, row in enumerate(axs):
                 for r, ax in enumerate(row):
                     j = int(top[i, r]); clip = samples[j][0][0]
@@ -110,18 +123,18 @@ class VTLearner(Learner):
                     ax.set_title(('* ' if j == i else '') + f'video {j}', fontsize=9)
                 row[0].text(0, -0.35, ' / '.join(samples[i][1][:3]), transform=row[0].transAxes, fontsize=9)
             fig.tight_layout()
-        for i in range(min(max_n, len(lens))):
+        for i in range(n):
             print(f"captions {i}: {' / '.join(samples[i][1][:3])} -> videos {['*%d' % j if j == i else str(j) for j in top[i].tolist()]}")
 
 def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
                video_arch:str='test_convnext', # timm backbone of the video tower (ignored for features)
                text_arch:str='wordpool', # 'wordpool', 'transformer' or 'minilm' (see `vtlearn.models.text`)
                out_dim:int=256, # Embedding size
-               loss_func:nn.Module|None=None, # A loss of `vtlearn.losses` (default: `S2DTWLoss()`)
+               loss_func:nn.Module|None=None, # A loss of `vtlearn.losses` (default: `S2DTWLoss()`); the model holds it as `model.loss`
                tda:bool|TDA=False, # Temporal data augmentation of the embeddings during training
                temporal:str='mean', # Temporal module of the video tower
                pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a file)
-               freeze_backbone:bool=False, # Freeze the video backbone
+               freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
                metrics:list|None=None, # Default: t2v and v2t R@1/5/10 and MedR by S2DTW on the validation set
                model:nn.Module|None=None, # A ready two-tower model (e.g. pretrained) instead of building one from the arguments above
                cbs:list|None=None, # More callbacks
@@ -129,16 +142,25 @@ def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
                **kwargs, # Passed to `Learner`
               ) -> VTLearner:
     "A fastai `Learner` training a two-tower video-text model with a contrastive sequence loss."
+    if not isinstance(dls, DataLoaders): raise TypeError(f"dls must be fastai DataLoaders (`VideoTextDataLoaders`), got {type(dls).__name__}")
+    if isinstance(out_dim, bool) or not isinstance(out_dim, int): raise TypeError(f"out_dim must be an integer, got {out_dim!r}")
+    if out_dim < 1: raise ValueError(f"out_dim must be >= 1, got {out_dim}")
+    if not isinstance(tda, (bool, TDA)): raise TypeError(f"tda must be True, False or a `TDA`, got {tda!r}")
+    if metrics is not None and not all(isinstance(m, Metric) or callable(m) for m in L(metrics)):
+        raise TypeError(f"metrics must be a list of fastai metrics or functions, got {metrics!r}")
+    if model is not None and not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    loss = ContrastiveLoss(S2DTWLoss() if loss_func is None else loss_func)
     if model is None:
         x = dls.one_batch()[0]
         video = (FeatureEncoder(x.shape[-1], out_dim) if isinstance(x, FeatureSeq) else
                  TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
         text = text_encoder(text_arch, vocab_size=dls.tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
         model = VideoTextModel(video, text, dls.tokenizer)
+    model.loss = loss.loss  # the loss's parameters (InfoNCE's temperature) are the model's: optimised, saved, synced by DDP
     cb = [ContrastiveCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
-    return VTLearner(dls, model, loss_func=ContrastiveLoss(loss_func or S2DTWLoss()),
-                     metrics=retrieval_metrics_for() if metrics is None else metrics, cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)
+    return VTLearner(dls, model, loss_func=loss, metrics=retrieval_metrics_for() if metrics is None else metrics,
+                     cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)
 
 # %% ../nbs/07_learner.ipynb #a77dc9db
 class _FinalTable(NBMasterBar):
