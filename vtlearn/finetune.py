@@ -287,11 +287,13 @@ def evaluate_actions(model, # A pretrained model or anything `load_pretrained` t
                      items:list, # Labelled `VideoItem`s
                      feature_root:str|Path|None=None, # Pre-extracted features instead of the videos
                      prompt:str='{}', # Caption of a class: `prompt.format(label with '_' as spaces)`
+                     labels:list|None=None, # The classes to choose from (e.g. all 101 of UCF101); default: the labels of `items`
                      **kwargs, # Passed to `eval_dataloader`
                     ) -> dict: # `accuracy` (%), `chance` (%), `n` (videos), `unreadable` (videos left out)
     "Zero-shot action recognition: the class whose name, read as a caption, is closest to the video."
     model = _as_model(model)
-    labels = sorted({it.label for it in items})
+    labels = sorted({it.label for it in items}) if labels is None else list(labels)
+    if missing := sorted({it.label for it in items} - set(labels)): raise ValueError(f"labels lacks the items' classes {missing[:5]}")
     v, _, _, kept = _embed_items(model, items, feature_root, n_segments=1, **kwargs)
     t = model.encode_text(model.tokenizer([prompt.format(l.replace('_', ' ')) for l in labels])[0][:, None])[:, 0].float().cpu()
     pred = (v[:, 0] @ t.T).argmax(1)
