@@ -34,19 +34,13 @@ class _AllGather(torch.autograd.Function):
         r = dist.get_rank()
         return g[r * ctx.b:(r + 1) * ctx.b]
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int32, torch.int64, torch.bool)
-
 def all_gather_with_grad(x:Tensor, # This rank's shard; the same shape on every rank
                         ) -> Tensor: # The shards of all ranks concatenated along dim 0, in rank order
     "Concatenate `x` over all ranks; gradients flow back to each rank's own shard, summed over every rank's loss."
     rank, ws = world()
     if ws == 1: return x
-    if x.dim() > 6: raise ValueError(f"all_gather_with_grad takes tensors of at most 6 dimensions, got {x.dim()}")
-    code = _DTYPES.index(x.dtype) if x.dtype in _DTYPES else -1
-    meta = torch.tensor([x.dim(), *x.shape, *[0] * (6 - x.dim()), code], device=x.device)
-    metas = [torch.zeros_like(meta) for _ in range(ws)]
-    dist.all_gather(metas, meta)
-    shapes = [(tuple(m[1:1 + m[0]]), _DTYPES[m[-1]] if m[-1] >= 0 else 'other') for m in (m.tolist() for m in metas)]
+    shapes = [None] * ws
+    dist.all_gather_object(shapes, (tuple(x.shape), x.dtype))
     if len({s for s, _ in shapes}) > 1 and len({s[1:] for s, _ in shapes}) == 1:
         raise ValueError(f"all ranks must have the same batch size, got {[s[0] for s, _ in shapes]}")
     if len(set(shapes)) > 1: raise ValueError(f"all ranks must have the same shape and dtype, got {shapes}")
