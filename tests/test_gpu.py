@@ -1,31 +1,25 @@
 """CUDA kernel vs CPU kernel of S2DTW / soft-DTW (needs a GPU; skipped otherwise).
 
-Loads both extensions straight from vtlearn/csrc (no other part of vtlearn, so it runs without fastai) and
-compares forward, backward and alignment on random inputs: CUDA float64 against CPU float64 to 1e-9, CUDA
-float32 against CPU float64 (on the same float32-rounded costs) to 2e-5 forward, 2e-4 backward, all relative to
+Loads both extensions with `vtlearn.kernels.load_kernel` (torch alone, no fastai; the library's own builds, so they
+are compiled once for this test, `vtlearn check` and the benchmarks) and compares forward, backward and alignment
+on random inputs: CUDA float64 against CPU float64 to 1e-9, CUDA float32 against CPU float64 (on the same float32-rounded costs) to 2e-5 forward, 2e-4 backward, all relative to
 the largest magnitude of the reference (looser where the CPU kernel's own float32 error is larger: see compare).
 Run by bench/gpu_check.sh.
 """
-from pathlib import Path
-
 import pytest
 import torch
 
 if not torch.cuda.is_available():
     pytest.skip('CUDA is not available', allow_module_level=True)
 
-from torch.utils.cpp_extension import load
+from vtlearn.kernels import load_kernel
 
-CSRC = Path(__file__).resolve().parent.parent / 'vtlearn' / 'csrc'
 F32_FWD, F32_BWD, F64 = 2e-5, 2e-4, 1e-9
 
 
 @pytest.fixture(scope='module')
 def ext():
-    cpu = load('vt_test_s2dtw_cpu', [str(CSRC / 's2dtw_cpu.cpp')], extra_cflags=['-O3', '-fopenmp', '-march=native'],
-               extra_ldflags=['-fopenmp'])
-    cuda = load('vt_test_s2dtw_cuda', [str(CSRC / 's2dtw_cuda.cu')], extra_cflags=['-O3'], extra_cuda_cflags=['-O3'])
-    return cpu, cuda
+    return load_kernel('cpu'), load_kernel('cuda')
 
 
 def rel(a, b):
