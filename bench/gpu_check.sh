@@ -8,7 +8,8 @@
 # 3. `vtlearn check` on the GPU.
 # Packages the machine lacks (fastai, PyAV...) are installed from ./.whl when it exists (pip download them there, see
 # bench/README.md). Without a GPU every GPU step is skipped and the script says so. Every step runs even if an earlier
-# one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well.
+# one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well
+# (8 files at most, with the console's log).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR="${1:-${OUT:-bench/results/gpu_run}}"; mkdir -p "$OUTDIR"
@@ -20,19 +21,19 @@ step() {  # step NAME TIMEOUT_S COMMAND...: output to the console and to OUTDIR/
   local name=$1 limit=$2 t=$SECONDS s; shift 2
   echo; echo "=== $name: $* ($((SECONDS - t0)) s elapsed)"
   timeout -k 5 "$limit" "$@" 2>&1 | tee "$OUTDIR/$name.txt"; s=${PIPESTATUS[0]}
+  [ "$name" = build ] && rm -f "$OUTDIR/$name.txt"  # few files come back from a GPU machine: the build's is in the log
   [ $s = 124 ] && echo "TIMED OUT after $limit s: $name"
   if [ $s != 0 ]; then echo "FAILED (exit $s): $name"; [ $rc = 0 ] && rc=$s; fi
   echo "($name: $((SECONDS - t)) s)"
 }
 
-{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
-  nvcc --version | tail -n 2 || true; } 2>&1 | tee "$OUTDIR/machine.txt"
+date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+nvcc --version | tail -n 1 || true
 if [ -d .whl ] && ! "$PY" -c "import fastai, av" 2>/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/vtlearn-site .whl/*.whl \
     && export PYTHONPATH="$PYTHONPATH:/tmp/vtlearn-site"
 fi
-"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" \
-  | tee -a "$OUTDIR/machine.txt"
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
 "$PY" -c "import vtlearn.all, vtlearn.cli" || { echo "FAILED: vtlearn does not import"; rc=1; }
 if ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
   echo "No CUDA device: the GPU steps are skipped."; exit $rc
@@ -61,7 +62,8 @@ if [ ${#san_pids[@]} -gt 0 ]; then
     tail -n 1 "$f" | grep -q "exit 0" || echo "FAILED: $tool"
   done 2>&1 | tee "$OUTDIR/sanitizer.txt"
   grep -q FAILED "$OUTDIR/sanitizer.txt" && [ $rc = 0 ] && rc=1
-  cat "$OUTDIR"/sanitizer_*.log > "$OUTDIR/sanitizer_full.log"; rm -f "$OUTDIR"/sanitizer_{memcheck,racecheck,synccheck}.log
+  for tool in memcheck racecheck synccheck; do echo "=== $tool, full output"; cat "$OUTDIR/sanitizer_$tool.log"; done >> "$OUTDIR/sanitizer.txt"
+  rm -f "$OUTDIR"/sanitizer_{memcheck,racecheck,synccheck}.log
 fi
 
 # Speed, one benchmark at a time (timings must not overlap).
