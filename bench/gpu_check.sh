@@ -6,8 +6,8 @@
 # 2. the benchmarks: bench_s2dtw.py (the contrastive path, every size and GEMM precision; the DP alone against the
 #    special-function bound; the losses) and bench_train.py --synthetic (a vt_learner training step);
 # 3. `vtlearn check` on the GPU.
-# Packages the machine lacks (fastai, PyAV...) are installed from ./.whl when it exists (pip download them there, see
-# bench/README.md). Without a GPU every GPU step is skipped and the script says so. Every step runs even if an earlier
+# Packages the machine lacks (fastai, PyAV...) are installed from ./.whl when it exists (`bash tools/gpu_wheels.sh`
+# downloads them; carry .whl with the checkout). Without a GPU every GPU step is skipped and the script says so. Every step runs even if an earlier
 # one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well
 # (8 files at most, with the console's log).
 set -uo pipefail
