@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_learner.ipynb #2879bdcc
 from __future__ import annotations
+import math, warnings
 import torch, torch.nn as nn
 import torch.distributed as dist
 from torch import Tensor
@@ -18,15 +19,15 @@ import fastai.callback.progress as _progress
 from fastprogress.fastprogress import NBMasterBar, NBProgressBar, show_styles, Div
 from fastai.torch_core import params
 from .losses import S2DTWLoss, TDA, world
-from .align import s2dtw_alignment, _check_pair
+from .align import s2dtw, s2dtw_alignment, _check_pair
 from .metrics import retrieval_metrics_for, sequence_similarity
-from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel
+from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, seq_mask
 from .models.text import text_encoder
 from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 
 # %% auto #0
-__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'vt_splitter', 'VTLearner', 'vt_learner',
-           'final_tables']
+__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'HealthCallback', 'vt_splitter',
+           'VTLearner', 'vt_learner', 'final_tables']
 
 # %% ../nbs/07_learner.ipynb #131db297
 class ContrastiveLoss(nn.Module):
@@ -89,6 +90,66 @@ def _broadcast(self:DistributedDL, t, rank):
     t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
     dist.broadcast(t, rank)
     return t.cpu().tolist()
+
+# %% ../nbs/07_learner.ipynb #07b98cb3
+def _mean_cross_cosine(x:Tensor, mask:Tensor) -> float:
+    "Mean cosine between the real rows of different samples: `x` (B, N, D) L2-normalised, `mask` (B, N)."
+    e = x[mask].double()
+    owner = torch.arange(len(x), device=x.device)[:, None].expand_as(mask)[mask]
+    other = owner[:, None] != owner[None]
+    return (e @ e.T)[other].mean().item() if other.any() else float('nan')
+
+class HealthCallback(Callback):
+    "Per epoch: the S2DTW path's share on real cells and the within-batch cosines (validation); warns on the uniform-score plateau."
+    order, run_train = 60, False
+    def __init__(self, patience:int=3, # Epochs the training loss must stay near log(B) before the warning
+                 tol:float=0.02, # Relative distance to log(B) that counts as "near"
+                ): self.patience, self.tol = patience, tol
+    def before_fit(self): self.history, self.warned = [], False
+    def before_epoch(self): self.sums, self.n = torch.zeros(4, dtype=torch.float64), 0  # validation batches' sums
+    def _params(self):
+        lf = getattr(self.learn.loss_func, 'loss', self.learn.loss_func)
+        return dict(gamma=lf.gamma, smooth_gamma=lf.smooth_gamma, threshold=lf.threshold) if isinstance(lf, S2DTWLoss) else None
+
+    def after_batch(self):
+        (v, t), lens = self.learn.pred, self.learn.yb[0]
+        v, t, vl, tl = v.detach().double(), t.detach().double(), lens[:, 0], lens[:, 1]
+        mv, mt = seq_mask(vl, v.shape[1]), seq_mask(tl, t.shape[1])
+        share, p = float('nan'), self._params()
+        if p is not None:
+            real = s2dtw_alignment(v, t, video_lengths=vl, text_lengths=tl, **p).sum((1, 2))
+            h, g = 1e-4, lambda tau: s2dtw(v, t, p['gamma'], p['smooth_gamma'], tau, vl, tl)  # skips all cost tau: dD/dtau is their mass
+            skip = (g(p['threshold'] + h) - g(p['threshold'] - h)) / (2 * h)
+            share = (real / (real + skip)).sum().item()
+        vt = (v[mv].mean(0) @ t[mt].mean(0)).item()  # mean cosine over every (clip, caption) pair: the means' dot product
+        self.sums += torch.tensor([share, _mean_cross_cosine(v, mv) * len(v), _mean_cross_cosine(t, mt) * len(v), vt * len(v)])
+        self.n += len(v)
+
+    def after_epoch(self):
+        vals = self.recorder.values
+        if not vals or not len(vals[-1]): return  # an epoch skipped (a resumed fit's `start_epoch`) records nothing
+        rec = dict(zip(('real_share', 'cos_video', 'cos_text', 'cos_video_text'), (self.sums / max(self.n, 1)).tolist()))
+        self.history.append(dict(epoch=self.epoch, train_loss=float(vals[-1][0]), **(rec if self.n else {k: float('nan') for k in rec})))
+        B = self.dls.train.bs * world()[1]
+        recent = [h['train_loss'] for h in self.history[-self.patience:]]
+        if (not self.warned and len(recent) == self.patience and B > 1 and
+                all(abs(l - math.log(B)) < self.tol * math.log(B) for l in recent)):
+            self.warned = True
+            warnings.warn(f"training sits on the uniform-score plateau: the loss has been {recent[-1]:.3f} ~ log(batch size {B}) = "
+                          f"{math.log(B):.3f} for {self.patience} epochs, so every (video, text) pair scores the same"
+                          f"{'' if math.isnan(self.history[-1]['real_share']) else ' (real cells hold %.0f%% of the S2DTW path)' % (100 * self.history[-1]['real_share'])}. "
+                          "Try a larger skip cost (S2DTWLoss(threshold=1.0)), a lower learning rate or a longer warm-up "
+                          "(fit_one_cycle(pct_start=0.3)), and check that the towers do not start collapsed (HealthCallback.history's cosines).",
+                          stacklevel=2)
+
+    def plot(self, ax=None):
+        "The recorded quantities over the epochs."
+        import matplotlib.pyplot as plt
+        if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+        ep = [h['epoch'] for h in self.history]
+        for k in ('real_share', 'cos_video', 'cos_text', 'cos_video_text'): ax.plot(ep, [h[k] for h in self.history], label=k)
+        ax.set_xlabel('epoch'); ax.axhline(0, color='grey', lw=0.5); ax.legend(fontsize=7)
+        return ax
 
 # %% ../nbs/07_learner.ipynb #7920eeca
 def vt_splitter(model:VideoTextModel) -> list:
@@ -157,7 +218,7 @@ def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
         text = text_encoder(text_arch, vocab_size=dls.tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
         model = VideoTextModel(video, text, dls.tokenizer)
     model.loss = loss.loss  # the loss's parameters (InfoNCE's temperature) are the model's: optimised, saved, synced by DDP
-    cb = [ContrastiveCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
+    cb = [ContrastiveCallback(), HealthCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
     return VTLearner(dls, model, loss_func=loss, metrics=retrieval_metrics_for() if metrics is None else metrics,
                      cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)
