@@ -148,7 +148,7 @@ def _scan(c, s, ts, t0, vfps, seek_to):
     for f in c.decode(s):
         t = f.time - t0 if f.time is not None else (prev[0] + 1 / vfps if prev else 0.)
         n += 1
-        if n == 1 and seek_to and t > ts[0] + 0.5 / vfps: return None, None, n  # the seek overshot
+        if n == 1 and seek_to and (t > ts[0] + 0.5 / vfps or not f.key_frame): return None, None, n  # overshot, or not on a keyframe
         while len(picks) < len(ts) and t >= ts[len(picks)]:
             u = ts[len(picks)]
             picks.append(prev if prev is not None and u - prev[0] <= t - u else (t, f))
@@ -161,10 +161,14 @@ def _decode_frames(c, s, ts, info, path, size, stats):
     t0, vfps = info.get('start_time', 0.), info['fps']
     t_seek = ts[0] - 1 / vfps
     tic = time.perf_counter()
+    n, picks = 0, None
+    if t_seek > 0:
+        try: picks, last, n = _scan(c, s, ts, t0, vfps, t_seek)
+        except av.FFmpegError: picks = None  # a seek onto a frame that is no keyframe (an index that marks every frame)
+        stats['fallback'] = picks is None
     try:
-        picks, last, n = _scan(c, s, ts, t0, vfps, t_seek if t_seek > 0 else None)
-        if picks is None:  # imprecise index: decode from the start
-            picks, last, m = _scan(c, s, ts, t0, vfps, 0.)
+        if picks is None:  # no seek, or an imprecise index: decode from the start
+            picks, last, m = _scan(c, s, ts, t0, vfps, 0. if t_seek > 0 else None)  # seeking to 0 flushes the decoder
             n += m
     except av.FFmpegError as e: raise VideoError(f"{path}: decoding failed ({e})") from None
     stats.update(decoded=n, seek=t_seek > 0, decode_s=time.perf_counter() - tic)
