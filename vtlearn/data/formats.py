@@ -12,8 +12,8 @@ import pandas as pd
 from .video import find_video, VIDEO_EXTS
 
 # %% auto #0
-__all__ = ['Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_crosstask_steps',
-           'read_msrvtt', 'read_action_csv', 'read_action_folders']
+__all__ = ['MAX_CAPTION_CHARS', 'Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2', 'read_crosstask',
+           'read_crosstask_steps', 'read_msrvtt', 'read_action_csv', 'read_action_folders']
 
 # %% ../../nbs/03c_data.formats.ipynb #5c13e5ef
 @dataclass
@@ -34,13 +34,15 @@ class VideoItem:
 
 # %% ../../nbs/03c_data.formats.ipynb #233b6ede
 _log = logging.getLogger('vtlearn.data')
+MAX_CAPTION_CHARS = 1000  # longer captions are cut to this (and counted): a tokenizer learns superlinearly in a word's length
 
 class DataReport:
     "Problems found while reading a dataset: counted by kind, the first `max_logged` of each kind logged, `summary()` text."
     actions = dict(missing_video='item skipped', missing_captions='video skipped', bad_captions='video skipped',
                    mismatched_lengths='video skipped', empty_text='segment dropped', bad_times='segment dropped',
                    reversed_times='start and end swapped', unsorted='segments sorted', no_segments='video skipped',
-                   duplicate='repeat skipped', bad_split='row skipped', bad_row='row skipped', not_video='file ignored')
+                   duplicate='repeat skipped', bad_split='row skipped', bad_row='row skipped', not_video='file ignored',
+                   bad_text='segment dropped', long_text=f'cut to {MAX_CAPTION_CHARS} characters')
 
     def __init__(self, source:str, # What was read, for the messages: `read_youcook2(val.csv)`
                  max_logged:int=5, # Problems of each kind logged one by one; the rest are only counted
@@ -115,21 +117,30 @@ def _read_csv(path, required):
     return df
 
 def _time(x):
-    "A time in seconds, or None if `x` is not a finite number >= 0."
+    "A time in seconds, or None if `x` is not a finite number >= 0 (a boolean is not a time)."
+    if isinstance(x, bool): return None
     try: t = float(x)
     except (TypeError, ValueError): return None
     return t if math.isfinite(t) and t >= 0 else None
 
-def _text(x):
-    "A caption as a stripped string ('' for None or NaN)."
+def _text(x, key=None, report=None):
+    "A caption as a stripped string ('' for None or NaN) of at most `MAX_CAPTION_CHARS`; None for a non-string (counted as `bad_text`)."
     if x is None or (isinstance(x, float) and math.isnan(x)): return ''
-    return str(x).strip()
+    if not isinstance(x, str):
+        if report is not None: report.add('bad_text', key, f"a {type(x).__name__}, not a string: {str(x)[:40]}")
+        return None
+    x = x.strip()
+    if len(x) > MAX_CAPTION_CHARS:
+        if report is not None: report.add('long_text', key, f"{len(x)} characters")
+        x = x[:MAX_CAPTION_CHARS].rstrip()
+    return x
 
 def _segments(vid, rows, report):
     "Valid, sorted `Segment`s from `(key, start, end, text)` rows; the problems go to `report`."
     segs = []
     for key, start, end, text in rows:
-        text = _text(text)
+        text = _text(text, key, report)
+        if text is None: continue
         if not text: report.add('empty_text', key); continue
         s, e = _time(start), _time(end)
         if s is None or e is None: report.add('bad_times', key, f"start={start!r}, end={end!r}"); continue
@@ -273,8 +284,10 @@ def read_msrvtt(csv_path:str|Path, # MSR-VTT CSV: `key,vid_key,video_id,sentence
     items, paths = [], {}
     for l, vid, sentence in zip(range(2, len(df) + 2), df['video_id'].str.strip(), df['sentence']):
         if not vid: report.add('bad_row', f"line {l}", 'empty video_id'); continue
-        text = _text(sentence)
-        if not text: report.add('empty_text', f"{vid} (line {l})"); continue
+        text = _text(sentence, f"{vid} (line {l})", report)
+        if not text:
+            if text is not None: report.add('empty_text', f"{vid} (line {l})")
+            continue
         if video_root is not None:
             if vid not in paths: paths[vid] = find_video(video_root, vid)
             if paths[vid] is None: report.add('missing_video', vid, f"not in {video_root}"); continue
