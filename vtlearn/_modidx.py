@@ -354,6 +354,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'vtlearn.losses._global_loss': ('losses.html#_global_loss', 'vtlearn/losses.py'),
                                 'vtlearn.losses._pool': ('losses.html#_pool', 'vtlearn/losses.py'),
                                 'vtlearn.losses.all_gather_with_grad': ('losses.html#all_gather_with_grad', 'vtlearn/losses.py'),
+                                'vtlearn.losses.count_local_permutations': ('losses.html#count_local_permutations', 'vtlearn/losses.py'),
                                 'vtlearn.losses.local_permutations': ('losses.html#local_permutations', 'vtlearn/losses.py'),
                                 'vtlearn.losses.world': ('losses.html#world', 'vtlearn/losses.py')},
             'vtlearn.metrics': { 'vtlearn.metrics.RetrievalMetric': ('metrics.html#retrievalmetric', 'vtlearn/metrics.py'),

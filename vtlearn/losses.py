@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_losses.ipynb #bca9cbe9
 from __future__ import annotations
-import functools, math
+import functools, math, numbers
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
@@ -12,7 +12,7 @@ from .align import s2dtw_pairwise, soft_dtw_pairwise, _check_pair, _check_params
 
 # %% auto #0
 __all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'InfoNCELoss',
-           'MILNCELoss', 'local_permutations', 'TDA']
+           'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA']
 
 # %% ../nbs/02_losses.ipynb #487e912f
 def world() -> tuple[int, int]:
@@ -143,7 +143,7 @@ class InfoNCELoss(SeqContrastiveLoss):
                  direction:str='both', # 'both' (CLIP), 't2v' or 'v2t'
                 ):
         super().__init__(direction)
-        if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        _check_number(temperature, 'temperature', True)
         scale = torch.tensor(math.log(1 / temperature))
         if learnable: self.log_scale = nn.Parameter(scale)
         else: self.register_buffer('log_scale', scale)
@@ -160,8 +160,9 @@ class MILNCELoss(nn.Module):
                  symmetric:bool=True, # Also anchor on captions (positives: the clips of their window)
                 ):
         super().__init__()
-        if window < 0: raise ValueError(f"window must be >= 0, got {window}")
-        if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 0:
+            raise ValueError(f"window must be an integer >= 0 (a number of captions), got {window!r}")
+        _check_number(temperature, 'temperature', True)
         self.window, self.temperature, self.symmetric = window, temperature, symmetric
 
     def _anchor_terms(self, a, b, la, lb, ia, ib):
@@ -210,6 +211,23 @@ def local_permutations(n:int, # Sequence length
     return torch.tensor(out, dtype=torch.long).view(-1, n)
 
 # %% ../nbs/02_losses.ipynb #b005f551
+def count_local_permutations(n:int, # Sequence length
+                               max_shift:int=2, # Largest displacement |p[k] - k|
+                              ) -> int:
+    "How many permutations `local_permutations(n, max_shift)` has, counted without building them (a DP over the open window)."
+    k, ways = max_shift, {0: 1}  # bit j of a state: value i - k + j is already placed
+    for i in range(n):
+        nxt = {}
+        for used, w in ways.items():
+            for j in range(2 * k + 1):
+                v = i - k + j
+                if 0 <= v < n and not used >> j & 1:
+                    u = used | 1 << j
+                    if i - k >= 0 and not u & 1: continue  # value i - k can no longer be placed
+                    nxt[u >> 1] = nxt.get(u >> 1, 0) + w
+        ways = nxt
+    return sum(ways.values())
+
 class TDA:
     "Temporal data augmentation: reorder each sequence by a random local permutation that preserves its self-similarity."
     def __init__(self, strength:float=50., # Inverse temperature of the softmin over candidate scores
@@ -217,10 +235,16 @@ class TDA:
                  max_exact:int=12, # Longest sequence handled in one block
                  block:int=8, # Block length for longer sequences
                  generator:torch.Generator|None=None, # Random generator, for reproducible draws
+                 max_candidates:int=50_000, # Most candidate permutations scored per block (their number grows exponentially)
                 ):
         _check_number(strength, 'strength')
-        for k, v, lo in (('max_shift', max_shift, 0), ('max_exact', max_exact, 1), ('block', block, 1)):
+        for k, v, lo in (('max_shift', max_shift, 0), ('max_exact', max_exact, 1), ('block', block, 1), ('max_candidates', max_candidates, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
+        n = max(max_exact, block)  # the longest block scored at once
+        if (c := count_local_permutations(n, max_shift)) > max_candidates:
+            raise ValueError(f"TDA(max_shift={max_shift}) would score {c:,} candidate permutations for a block of {n} elements "
+                             f"(more than max_candidates={max_candidates:,}: time and memory grow with them): use a smaller "
+                             "max_shift, max_exact or block, or raise max_candidates")
         self.strength, self.max_shift, self.max_exact, self.block, self.generator = strength, max_shift, max_exact, block, generator
 
     def probs(self, x:Tensor, # (B, n, D) sequences, all of length n
@@ -254,5 +278,9 @@ class TDA:
                  lengths:Tensor|None=None, # (B,) real lengths
                 ) -> Tensor: # x reordered (differentiable)
         "Reorder each sequence of `x` by a freshly drawn local permutation."
+        if not isinstance(x, Tensor): raise TypeError(f"TDA expects a tensor, got {type(x).__name__}")
         if x.dim() != 3: raise ValueError(f"TDA expects (B, N, D) sequences, got {tuple(x.shape)}")
+        if not x.is_floating_point(): raise TypeError(f"TDA expects float embeddings, got {x.dtype}")
+        if x.shape[1] == 0 or x.shape[2] == 0: raise ValueError(f"TDA expects sequences of at least one element of size >= 1, got {tuple(x.shape)}")
+        if not torch.isfinite(x).all(): raise ValueError("TDA got embeddings with NaN or inf: the model diverged or its inputs are broken")
         return x.gather(1, self.permutations(x, lengths)[..., None].expand_as(x))
