@@ -1,7 +1,9 @@
 // float32 fast path of the CPU kernel: L = 16 pairs of equal lengths run in lock-step, one pair per SIMD lane
 // (GCC vector extensions: AVX-512 or 2 x AVX2 with -march=native), with vectorised exp/log (Cephes polynomials,
 // ~1 ulp). The math is that of s2dtw_cell.h cell for cell (tests compare both paths with the float64 reference);
-// +inf is a large finite sentinel here, whose exp underflows to ~0 exactly as exp(-inf) = 0 does.
+// +inf is a real infinity, as in s2dtw_cell.h: a finite sentinel (1e30 once) sits inside the range of real costs and
+// temperatures, so results depended on whether a pair ran here or on the scalar path (that is, on the batch size).
+// vexp clamps its argument, so exp(-inf) is its smallest value (~1e-38), as for any large negative argument.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -11,7 +13,7 @@ namespace vt { namespace simd {
 constexpr int L = 16;
 typedef float vf __attribute__((vector_size(4 * L)));
 typedef int32_t vi __attribute__((vector_size(4 * L)));
-constexpr float BIG = 1e30f;
+constexpr float BIG = __builtin_inff();
 
 inline vf splat(float x) { return vf{} + x; }
 inline vf vmin(vf a, vf b) { return a < b ? a : b; }
