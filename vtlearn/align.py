@@ -152,8 +152,10 @@ class DTWFunction(torch.autograd.Function):
 # %% ../nbs/00_align.ipynb #7902e8db
 def _kernel_dtype(x):
     "The DP runs in float32 or float64: half-precision costs (autocast GEMMs) are upcast."
-    if x.dtype == torch.float16 and not torch.isfinite(x).all():  # |<v, t>| > 65504: float16's range, not the input
-        raise ValueError("the float16 similarity overflowed (a dot product above 65504): use bfloat16 or float32, or normalise the embeddings")
+    if not torch.isfinite(x).all():  # the embeddings are finite (checked): a dot product beyond the dtype's range
+        name, hint = str(x.dtype).removeprefix('torch.'), ('bfloat16 or float32' if x.dtype == torch.float16 else 'float64')
+        raise ValueError(f"the {name} similarity overflowed (a dot product above {torch.finfo(x.dtype).max:.6g}): "
+                         f"use {hint}, or normalise the embeddings")
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 def _costs(video, text, pairwise):
@@ -175,8 +177,20 @@ def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, back
     backend = _resolve_backend(backend, cost.device)
     for k, v in dict(gamma=gamma, smooth_gamma=smooth_gamma).items():  # 1 / gamma must exist in the DP's dtype (0: hard min)
         if 0 < v < torch.finfo(cost.dtype).tiny: raise ValueError(f"{k}={v} is too small for {cost.dtype}: use float64 or a larger {k}")
+    if backend == 'reference' and cost.requires_grad and torch.is_grad_enabled():
+        # autograd through the soft-mins: their weights come from differences of rounded values divided by gamma
+        scale = max(cost.detach().abs().max().item() if cost.numel() else 0., abs(threshold), 1.)
+        low = max(1e6 * torch.finfo(torch.float64).eps, 1e3 * torch.finfo(cost.dtype).eps) * scale
+        for k, v in dict(gamma=gamma, smooth_gamma=smooth_gamma).items():
+            if v < low: raise ValueError(f"backend='reference' cannot give exact gradients for {k}={v:.3g}: autograd through the soft-min "
+                                         f"amplifies rounding errors by 1/{k} (the limit here is {low:.3g}, for {str(cost.dtype).removeprefix('torch.')} "
+                                         f"costs up to {scale:.3g}). Use backend='cpu' or 'cuda' (exact weights), or a larger {k}")
     f = _reference if backend == 'reference' else DTWFunction.apply
-    return f(cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
+    out = f(cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
+    if not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
+        raise ValueError(f"the {'soft-DTW' if plain else 'S2DTW'} values overflowed {str(cost.dtype).removeprefix('torch.')} "
+                         f"(costs up to {cost.abs().max().item():.3g}, gamma={gamma:.3g}): use float64, or normalise the embeddings")
+    return out
 
 # %% ../nbs/00_align.ipynb #72fef7e0
 def soft_dtw(cost:Tensor, # (B, N, M) or (N, M) cost matrices
