@@ -415,6 +415,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'vtlearn/models/core.py'),
                                      'vtlearn.models.core.VideoTextModel.forward': ( 'models.core.html#videotextmodel.forward',
                                                                                      'vtlearn/models/core.py'),
+                                     'vtlearn.models.core._center': ('models.core.html#_center', 'vtlearn/models/core.py'),
                                      'vtlearn.models.core._from_json': ('models.core.html#_from_json', 'vtlearn/models/core.py'),
                                      'vtlearn.models.core._jsonable': ('models.core.html#_jsonable', 'vtlearn/models/core.py'),
                                      'vtlearn.models.core._load_weights': ('models.core.html#_load_weights', 'vtlearn/models/core.py'),

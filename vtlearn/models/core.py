@@ -183,29 +183,46 @@ def _normalize(x:Tensor) -> Tensor:
     "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
     return F.normalize(x.float(), dim=-1).to(x.dtype)
 
+def _center(x:Tensor, norm:nn.BatchNorm1d|None, mask:Tensor|None=None) -> Tensor:
+    "Batch-norm centring of the rows of `x` (..., D) (only those of `mask` in training statistics), in float32, in `x`'s dtype."
+    if norm is None: return x
+    rows = x.reshape(-1, x.shape[-1]) if mask is None else x[mask]
+    if norm.training and len(rows) < 2:  # one row has no batch statistics: use the running ones
+        c = F.batch_norm(rows.float(), norm.running_mean, norm.running_var, training=False, eps=norm.eps)
+    else: c = norm(rows.float())
+    c = c.to(x.dtype)
+    return c.view(x.shape) if mask is None else x.masked_scatter(mask[..., None], c)
+
 @configurable(reset={'tokenizer': None})
 class VideoTextModel(nn.Module):
     "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."
     def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D), each clip embedded on its own
                  text_encoder:nn.Module, # (B, M, L) token ids -> (B, M, D)
                  tokenizer=None, # The `CaptionTokenizer` the text tower reads: kept with the model, so that a saved model carries it
+                 center:bool=True, # Centre each tower's embeddings (a batch norm without parameters) before the L2 normalisation
                 ):
         super().__init__()
         self.video_encoder, self.text_encoder, self.tokenizer = video_encoder, text_encoder, tokenizer
+        # Towers whose outputs share a large common component start with nearly parallel embeddings, which sends S2DTW's
+        # soft path onto the skip cells and training onto the uniform-score plateau (see `HealthCallback`): centring removes it.
+        # Only towers that declare their `out_dim` are centred.
+        norm = lambda enc: nn.BatchNorm1d(enc.out_dim, affine=False) if center and isinstance(getattr(enc, 'out_dim', None), int) else None
+        self.video_norm, self.text_norm = norm(video_encoder), norm(text_encoder)
 
     def encode_video(self, video:Tensor, lengths:Tensor|None=None) -> Tensor:
         "Normalised clip embeddings; with `lengths` (B,) only the real clips are encoded (the tower embeds each clip on its own), the padded ones are zeros."
-        if lengths is None: return _normalize(self.video_encoder(video))
-        mask = seq_mask(lengths.as_subclass(Tensor), video.shape[1])
-        if mask.all(): return _normalize(self.video_encoder(video))
+        mask = None if lengths is None else seq_mask(lengths.as_subclass(Tensor), video.shape[1])
+        vn = getattr(self, 'video_norm', None)  # models pickled before centring existed have no norms
+        if mask is None or mask.all(): return _normalize(_center(self.video_encoder(video), vn))
         if not mask.any(): return torch.zeros(*mask.shape, self.video_encoder.out_dim, device=video.device)
-        v = self.video_encoder(video[mask][None])[0]  # the real clips as one sample: padding never reaches batch norm
+        v = _center(self.video_encoder(video[mask][None])[0], vn)  # the real clips as one sample: padding never reaches batch norm
         return _normalize(v.new_zeros(*mask.shape, v.shape[-1]).masked_scatter(mask[..., None], v))
 
     def encode_text(self, text:Tensor, lengths:Tensor|None=None) -> Tensor:
         "Normalised caption embeddings; `lengths` (B,) zeroes the padded captions."
-        t = _normalize(self.text_encoder(text.as_subclass(Tensor)))
-        return t if lengths is None else t.masked_fill(~seq_mask(lengths.as_subclass(Tensor), t.shape[1])[..., None], 0)
+        mask = None if lengths is None else seq_mask(lengths.as_subclass(Tensor), text.shape[1])
+        t = _normalize(_center(self.text_encoder(text.as_subclass(Tensor)), getattr(self, 'text_norm', None), mask))
+        return t if mask is None else t.masked_fill(~mask[..., None], 0)
 
     def forward(self, video:Tensor, # Clips (B, N, T, C, H, W) or features (B, N, F)
                 text:Tensor, # Caption token ids (B, M, L)

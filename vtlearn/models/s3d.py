@@ -234,7 +234,7 @@ class S3DTwoTower(VideoTextModel):
                  text_encoder:Word2VecEncoder|None=None, # The text tower (default: `Word2VecEncoder()`)
                 ):
         super().__init__(S3DVideoEncoder() if video_encoder is None else video_encoder,
-                         Word2VecEncoder() if text_encoder is None else text_encoder)
+                         Word2VecEncoder() if text_encoder is None else text_encoder, center=False)  # the published towers, exactly
         self.register_state_dict_post_hook(_to_published)
         self.register_load_state_dict_pre_hook(_from_published)
 
