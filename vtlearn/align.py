@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_align.ipynb #0e08a25d
 from __future__ import annotations
-import math, numbers
+import functools, math, numbers, sys
 import torch
 from torch import Tensor
 from .kernels import load_kernel, kernel_available
@@ -115,24 +115,40 @@ def _check_pair(video, text, video_lengths, text_lengths, paired):
             _lengths(text_lengths, text.shape[0], text.shape[1], video.device, 'text_lengths'))
 
 # %% ../nbs/00_align.ipynb #36262cb8
-_BACKENDS = ('auto', 'cpu', 'cuda', 'reference')
+_BACKENDS = ('auto', 'cpu', 'cuda', 'triton', 'reference')
 
 def _check_backend(backend):
     if backend not in _BACKENDS: raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
 
+@functools.cache
+def _gpu_backend():
+    "The kernel of `backend='auto'` on CUDA tensors: the CUDA kernel when it builds, else Triton (said once per process), else an error."
+    try: load_kernel('cuda'); return 'cuda'
+    except Exception as e: err = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:150] if str(e).strip() else ''}"
+    try: load_kernel('triton')
+    except ImportError as e:
+        raise RuntimeError(f"no S2DTW kernel for CUDA tensors: the CUDA kernel cannot be built ({err}) and Triton is not installed. "
+                           "Install a CUDA toolkit (nvcc) matching PyTorch's CUDA, or `pip install triton`, or use backend='reference'") from e
+    print(f"vtlearn: the CUDA S2DTW kernel cannot be built ({err}); using the Triton kernels.", file=sys.stderr, flush=True)
+    return 'triton'
+
 def _resolve_backend(backend, device):
     _check_backend(backend)
-    if backend == 'auto': return device.type if device.type == 'cuda' or kernel_available('cpu') else 'reference'
+    if backend == 'auto':
+        if device.type == 'cuda': return _gpu_backend()
+        return 'cpu' if kernel_available('cpu') else 'reference'
     if backend in ('cpu', 'cuda') and device.type != backend:
         raise ValueError(f"backend {backend!r} needs {backend} tensors, got tensors on {device}")
+    if backend == 'triton' and device.type not in ('cuda', 'cpu'):  # CPU tensors: Triton's interpreter (slow, for tests)
+        raise ValueError(f"backend 'triton' needs CUDA tensors, got tensors on {device}")
     return backend
 
 # %% ../nbs/00_align.ipynb #5c6de25b
 class DTWFunction(torch.autograd.Function):
     "Autograd function of the compiled kernels: soft-DTW / S2DTW of pairwise `(Bv, N, Bt, M)` or paired `(B, N, M)` costs."
     @staticmethod
-    def forward(ctx, cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold):
-        k, args = load_kernel(cost.device.type), (pairwise, plain, gamma, smooth_gamma, threshold)
+    def forward(ctx, cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, kind=None):
+        k, args = load_kernel(kind or cost.device.type), (pairwise, plain, gamma, smooth_gamma, threshold)  # kind: 'cpu', 'cuda', 'triton'
         if not ctx.needs_input_grad[0]: return k.forward(cost, vlen, tlen, *args)
         # Training: the distances and each pair's gradient dD/dcost in one pass (the forward DP runs once, not twice);
         # the backward only scales each pair's block by its grad_out.
@@ -147,7 +163,7 @@ class DTWFunction(torch.autograd.Function):
             raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
         grad, = ctx.saved_tensors
         go = grad_out.to(grad.dtype)
-        return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
+        return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None, None
 
 # %% ../nbs/00_align.ipynb #7902e8db
 def _kernel_dtype(x):
@@ -185,8 +201,8 @@ def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, back
             if v < low: raise ValueError(f"backend='reference' cannot give exact gradients for {k}={v:.3g}: autograd through the soft-min "
                                          f"amplifies rounding errors by 1/{k} (the limit here is {low:.3g}, for {str(cost.dtype).removeprefix('torch.')} "
                                          f"costs up to {scale:.3g}). Use backend='cpu' or 'cuda' (exact weights), or a larger {k}")
-    f = _reference if backend == 'reference' else DTWFunction.apply
-    out = f(cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
+    args = (cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
+    out = _reference(*args) if backend == 'reference' else DTWFunction.apply(*args, backend)
     if not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
         raise ValueError(f"the {'soft-DTW' if plain else 'S2DTW'} values overflowed {str(cost.dtype).removeprefix('torch.')} "
                          f"(costs up to {cost.abs().max().item():.3g}, gamma={gamma:.3g}): use float64, or normalise the embeddings")
@@ -195,7 +211,7 @@ def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, back
 # %% ../nbs/00_align.ipynb #72fef7e0
 def soft_dtw(cost:Tensor, # (B, N, M) or (N, M) cost matrices
              gamma:float=1.0, # Soft-min temperature (> 0)
-             backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+             backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
             ) -> Tensor: # (B,) distances, or a scalar for one matrix
     "Plain soft-DTW (Cuturi & Blondel 2017) of cost matrices: no smoothing, no skips."
     if not isinstance(cost, Tensor): raise TypeError(f"cost must be a torch.Tensor, got {type(cost).__name__}")
@@ -216,7 +232,7 @@ def s2dtw(video:Tensor, # (B, N, D) clip embeddings
           threshold:float=0.5, # Cost `tau` of skipping a clip or a caption
           video_lengths:Tensor|None=None, # (B,) number of real clips per video (default: all N)
           text_lengths:Tensor|None=None, # (B,) number of real captions per text (default: all M)
-          backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+          backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
          ) -> Tensor: # (B,) S2DTW distances of the matching pairs
     "S2DTW distance of each (video[b], text[b]) pair: lower is better aligned."
     _check_params(gamma, smooth_gamma, threshold)
@@ -231,7 +247,7 @@ def s2dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
                    threshold:float=0.5, # Cost `tau` of skipping a clip or a caption
                    video_lengths:Tensor|None=None, # (Bv,) number of real clips per video
                    text_lengths:Tensor|None=None, # (Bt,) number of real captions per text
-                   backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+                   backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
                   ) -> Tensor: # (Bv, Bt) distances, `[i, j] = S2DTW(video[i], text[j])`
     "S2DTW between every video and every text: the distance matrix of the contrastive loss."
     _check_params(gamma, smooth_gamma, threshold)
@@ -244,7 +260,7 @@ def soft_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
                       gamma:float=0.1, # Soft-min temperature (> 0)
                       video_lengths:Tensor|None=None, # (Bv,) number of real clips per video
                       text_lengths:Tensor|None=None, # (Bt,) number of real captions per text
-                      backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+                      backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
                      ) -> Tensor: # (Bv, Bt) distances
     "Plain soft-DTW on the cost `-<v_i, t_j>` between every video and every text: no smoothing, no skips."
     _check_params(gamma, 1.0, 0.0)
@@ -266,10 +282,11 @@ def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
     vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=True)
     with torch.no_grad():
         cost = _costs(video, text, False)
-        if cost.device.type == 'cpu' and not kernel_available('cpu'):  # no compiler: autograd through the reference
+        kind = _resolve_backend('auto', cost.device)
+        if kind == 'reference':  # no compiler: autograd through the reference
             g = _reference_alignment(cost, vl, tl, 0 if hard else gamma, smooth_gamma, threshold)
         else:
-            g = load_kernel(cost.device.type).backward(cost, vl, tl, cost.new_ones(cost.shape[0]), False, False,
+            g = load_kernel(kind).backward(cost, vl, tl, cost.new_ones(cost.shape[0]), False, False,
                                                        0. if hard else float(gamma), float(smooth_gamma), float(threshold), True)
     return g
 

@@ -36,7 +36,7 @@ def check_parity(backend:str='cpu', # Backend to check against the reference
                 ) -> float: # Largest relative difference of values and gradients
     "Largest relative difference between `backend` and the float64 reference, over random pairwise S2DTW cases."
     g = torch.Generator().manual_seed(seed)
-    dev = 'cuda' if backend == 'cuda' else 'cpu'
+    dev = 'cuda' if backend in ('cuda', 'triton') else 'cpu'
     worst = 0.
     for _ in range(n_cases):
         Bv, Bt, N, M = [int(x) for x in torch.randint(1, 5, (4,), generator=g)]
@@ -75,7 +75,7 @@ def check(quick:bool=False, # Smaller timing runs
           console:Console|None=None):
     "Build the kernels, check them against the reference, show a weak alignment and time the loss."
     console = console or Console()
-    backends = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    backends = ['cpu'] + (['cuda', 'triton'] if torch.cuda.is_available() else [])
     tab = Table(title='S2DTW kernels vs the float64 reference')
     for c in ('backend', 'built', 'max rel. diff (values, grads)'): tab.add_column(c)
     ok = True
@@ -85,6 +85,9 @@ def check(quick:bool=False, # Smaller timing runs
         ok &= built and err < (1e-8 if b == 'cpu' else 1e-5)
         tab.add_row(b, 'yes' if built else 'no', f'{err:.1e}')
     console.print(tab)
+    if torch.cuda.is_available():
+        from vtlearn.align import _resolve_backend
+        console.print(f"GPU backend of backend='auto' (timed below): {_resolve_backend('auto', torch.device('cuda'))}")
     # Clips 0..5 and captions 0, 1, filler, 2, 3, 5: the hard path runs through the five true matches.
     base = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
     clips, caps = base[[0, 1, 2, 3, 4, 5]], base[[0, 1, 7, 2, 3, 5]]
@@ -94,7 +97,7 @@ def check(quick:bool=False, # Smaller timing runs
     ok &= {(0, 0), (1, 1), (2, 3), (3, 4), (5, 5)} <= set(pairs)
     tab = Table(title='Contrastive S2DTW forward + backward, float32, D = 512')
     for c in ('device', 'B', 'N = M', 'pairs', 'ms'): tab.add_column(c, justify='right')
-    for dev in backends:
+    for dev in backends[:2]:  # 'cuda': the kernel backend='auto' picks
         for B, N in ([(16, 8), (64, 8)] if quick else [(16, 8), (64, 8), (64, 16), (256, 8)]):
             tab.add_row(dev, str(B), str(N), str(B * B), f'{time_loss(B, N, 512, dev, reps=3 if quick else 5):.1f}')
     console.print(tab)

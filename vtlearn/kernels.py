@@ -32,11 +32,13 @@ def _kernel_name(kind):
 
 # %% ../nbs/01_kernels.ipynb #ca50be25
 @functools.cache
-def load_kernel(kind:str='cpu', # 'cpu', 'cuda', or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
+def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kernels`), or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
                 verbose:bool=False, # Show the compiler's output
                ):
     "Build (on first use) and load the compiled S2DTW kernel for `kind`: a module with `forward`, `backward` and `forward_backward`."
-    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'emulator', got {kind!r}")
+    if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
+        import importlib; return importlib.import_module('vtlearn.triton_kernels')
+    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda', 'triton' or 'emulator', got {kind!r}")
     from torch.utils import cpp_extension as ce
     names = [_kernel_name(kind) + (f'_{i}' if i else '') for i in range(len(_cflags[kind]))]
     built = [(Path(ce._get_build_directory(n, verbose=False))/f'{n}.so').exists() for n in names]
@@ -61,9 +63,9 @@ def load_kernel(kind:str='cpu', # 'cpu', 'cuda', or 'emulator' (the CUDA kernel'
     raise err
 
 # %% ../nbs/01_kernels.ipynb #53febc4b
-def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'emulator'
+def kernel_available(kind:str='cpu'): # 'cpu', 'cuda', 'triton' or 'emulator'
     "Whether the `kind` kernel can be used here (built or buildable), without raising."
-    if kind == 'cuda' and not torch.cuda.is_available(): return False
+    if kind in ('cuda', 'triton') and not torch.cuda.is_available(): return False
     try: load_kernel(kind); return True
     except Exception as e:
         warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {str(e)[:200]}); "
