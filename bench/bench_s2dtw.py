@@ -8,6 +8,7 @@ subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocat
 
     python bench/bench_s2dtw.py                  # CPU, sizes that finish in a few minutes on 2 cores
     python bench/bench_s2dtw.py --device cuda    # GPU: every size, float32 / TF32 / bfloat16 GEMMs
+    python bench/bench_s2dtw.py --device cuda --backend triton   # the same rows on the Triton kernels
     python bench/bench_s2dtw.py --losses         # the full losses of vtlearn.losses, forward + backward
     python bench/bench_s2dtw.py --device cuda --teams   # the DP kernel alone, per team size, against the SFU bound
 """
@@ -17,9 +18,10 @@ import torch
 BS, NS, D = (16, 64, 256, 1024, 2048), (8, 16, 32), 512
 
 
-def run_one(device, precision, B, N, reps):
-    "Time one configuration in this process; returns a dict of measurements."
+def run_one(device, precision, B, N, reps, backend=None):
+    "Time one configuration in this process (`backend`: a kernel of vtlearn.align, default the device's); returns a dict of measurements."
     from vtlearn.align import s2dtw_pairwise
+    backend = backend or device
     torch.backends.cuda.matmul.allow_tf32 = precision == 'tf32'
     g = torch.Generator(device).manual_seed(0)
     V = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
@@ -27,10 +29,10 @@ def run_one(device, precision, B, N, reps):
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     def step(backward):  # forward alone: inference (no gradient); forward + backward: a training step
         with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'), torch.set_grad_enabled(backward):
-            loss = s2dtw_pairwise(V, T).sum()
+            loss = s2dtw_pairwise(V, T, backend=backend).sum()
         if backward: loss.backward()
     from vtlearn.kernels import load_kernel
-    load_kernel(device)
+    load_kernel(backend)
     if device == 'cuda': torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step(True); sync()  # warm-up
@@ -45,9 +47,9 @@ def run_one(device, precision, B, N, reps):
     return res
 
 
-def measure(device, precision, B, N, reps):
+def measure(device, precision, B, N, reps, backend=None):
     "CPU: run in a fresh subprocess so that its peak RSS belongs to this configuration alone."
-    if device == 'cuda': return run_one(device, precision, B, N, reps)
+    if device == 'cuda': return run_one(device, precision, B, N, reps, backend)
     out = subprocess.run([sys.executable, __file__, '--_one', json.dumps([device, precision, B, N, reps])],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,6 +119,7 @@ def bench_teams(reps):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--backend', choices=['cuda', 'triton'], help="GPU kernel to time (default: the CUDA kernel); needs --device cuda")
     p.add_argument('--reps', type=int, default=5)
     p.add_argument('--max-seconds', type=float, default=20., help='skip configurations estimated to take longer per step')
     p.add_argument('--losses', action='store_true', help='time the full losses instead of the S2DTW path')
@@ -124,12 +127,14 @@ def main():
     p.add_argument('--_one', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._one: print(json.dumps(run_one(*json.loads(a._one)))); return
+    if a.backend and a.device != 'cuda': p.error('--backend picks a GPU kernel: add --device cuda')
     if a.losses: return bench_losses(a.device, a.reps)
     if a.teams:
         if a.device != 'cuda': p.error('--teams times the CUDA kernel: add --device cuda')
         return bench_teams(a.reps)
     precisions = ('fp32', 'tf32', 'bf16') if a.device == 'cuda' else ('fp32',)
     dev = torch.cuda.get_device_name() if a.device == 'cuda' else f'{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads'
+    name = a.backend or a.device  # the table's backend column
     print(f'# S2DTW contrastive path, D = {D}, torch {torch.__version__}, {dev}')
     hdr = f"{'backend':>7} {'gemm':>5} {'B':>5} {'N=M':>4} {'pairs':>8} {'fwd ms':>9} {'fwd+bwd ms':>11} {'Gcells/s':>9} {'peak MB':>9} {'sim MB':>8} {'peak/sim':>8}"
     print(hdr); print('-' * len(hdr))
@@ -140,11 +145,11 @@ def main():
                 cells = B * B * (2 * N + 1) ** 2
                 sim_mb = (B * N) ** 2 * 4 / 2**20
                 if rate and cells / rate > a.max_seconds:
-                    print(f"{a.device:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {'skipped: est. %.0f s per step' % (cells / rate):>40}")
+                    print(f"{name:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {'skipped: est. %.0f s per step' % (cells / rate):>40}")
                     continue
-                r = measure(a.device, prec, B, N, a.reps)
+                r = measure(a.device, prec, B, N, a.reps, a.backend)
                 rate = max(rate or 0, cells / (r['fwd_bwd'] / 1e3))  # grid cells per second of forward + backward
-                print(f"{a.device:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {r['fwd']:>9.2f} {r['fwd_bwd']:>11.2f} "
+                print(f"{name:>7} {prec:>5} {B:>5} {N:>4} {B*B:>8} {r['fwd']:>9.2f} {r['fwd_bwd']:>11.2f} "
                       f"{cells / r['fwd_bwd'] / 1e6:>9.3f} {r['peak_mb']:>9.1f} {sim_mb:>8.1f} {r['peak_mb'] / sim_mb:>8.1f}", flush=True)
 
 
