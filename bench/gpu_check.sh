@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # GPU check, run as is on a CUDA machine (one H100/H200, offline), in one call of a few minutes:
 #   bash bench/gpu_check.sh [OUTDIR]      (default: $OUT, else bench/results/gpu_run)
-# 1. tests/test_gpu.py: the CUDA kernel against the CPU kernel (values, gradients, alignments, every schedule), with
-#    compute-sanitizer's memcheck, racecheck and synccheck on tests/sanitize_cases.py running beside it;
-# 2. the benchmarks: bench_s2dtw.py (the contrastive path, every size and GEMM precision; the DP alone against the
+# 1. tests/test_gpu.py and tests/test_triton_gpu.py: the CUDA and Triton kernels against the CPU kernel (values, gradients,
+#    alignments, every schedule), with compute-sanitizer's memcheck, racecheck and synccheck on tests/sanitize_cases.py running beside it;
+# 2. the benchmarks: bench_s2dtw.py (the contrastive path on each kernel, every size and GEMM precision; the DP alone against the
 #    special-function bound; the losses) and bench_train.py --synthetic (a vt_learner training step);
 # 3. `vtlearn check` on the GPU.
 # Packages the machine lacks (fastai, PyAV...) are installed from ./.whl when it exists (`bash tools/gpu_wheels.sh`
-# downloads them; carry .whl with the checkout). Without a GPU every GPU step is skipped and the script says so. Every step runs even if an earlier
-# one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well
+# downloads them; carry .whl with the checkout). Without a GPU every GPU step is skipped and the script says so.
+# Every step runs even if an earlier one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well
 # (8 files at most, with the console's log).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ if command -v compute-sanitizer >/dev/null; then
     san_pids+=($!)
   done
 else echo "compute-sanitizer not found: the sanitizer step is skipped"; fi
-step test_gpu 150 "$PY" -m pytest -q -p no:cacheprovider --tb=short --maxfail=30 -rf --durations=5 tests/test_gpu.py
+step test_gpu 180 "$PY" -m pytest -q -p no:cacheprovider --tb=short --maxfail=30 -rf --durations=5 tests/test_gpu.py tests/test_triton_gpu.py
 [ ${#san_pids[@]} -gt 0 ] && wait "${san_pids[@]}"
 if [ ${#san_pids[@]} -gt 0 ]; then
   echo; echo "=== sanitizers"
@@ -67,7 +67,7 @@ if [ ${#san_pids[@]} -gt 0 ]; then
 fi
 
 # Speed, one benchmark at a time (timings must not overlap).
-step bench_s2dtw 150 "$PY" bench/bench_s2dtw.py --device cuda --reps 5 --max-seconds 3
+step bench_s2dtw 200 bash -c "\"$PY\" bench/bench_s2dtw.py --device cuda --reps 5 --max-seconds 3 && \"$PY\" bench/bench_s2dtw.py --device cuda --backend triton --reps 5 --max-seconds 3"
 step bench_teams 45 "$PY" bench/bench_s2dtw.py --device cuda --teams
 step bench_train 90 "$PY" bench/bench_train.py --synthetic --device cuda
 step bench_losses 60 "$PY" bench/bench_s2dtw.py --device cuda --losses
