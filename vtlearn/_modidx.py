@@ -136,6 +136,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'vtlearn/data/core.py'),
                                    'vtlearn.data.core._check_items': ('data.core.html#_check_items', 'vtlearn/data/core.py'),
                                    'vtlearn.data.core._pad': ('data.core.html#_pad', 'vtlearn/data/core.py'),
+                                   'vtlearn.data.core.clip_spans': ('data.core.html#clip_spans', 'vtlearn/data/core.py'),
                                    'vtlearn.data.core.feature_items': ('data.core.html#feature_items', 'vtlearn/data/core.py'),
                                    'vtlearn.data.core.show_batch': ('data.core.html#show_batch', 'vtlearn/data/core.py')},
             'vtlearn.data.formats': { 'vtlearn.data.formats.DataReport': ('data.formats.html#datareport', 'vtlearn/data/formats.py'),

@@ -26,9 +26,10 @@ from .formats import VideoItem, Segment, DataReport, read_howto100m
 
 # %% auto #0
 __all__ = ['ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback', 'SeqRef',
-           'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'DecodeClips',
-           'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock', 'FeatureSeqBlock',
-           'CaptionSeqBlock', 'LengthsBlock', 'VideoTextDL', 'VideoTextDataLoaders', 'feature_items', 'show_batch']
+           'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
+           'DecodeClips', 'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock',
+           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'VideoTextDL', 'VideoTextDataLoaders', 'feature_items',
+           'show_batch']
 
 # %% ../../nbs/03_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -140,6 +141,18 @@ def _pad(rows:list, n:int, shape:tuple, dtype) -> Tensor:
     if rows: out[:len(rows)] = torch.stack(rows)
     return out
 
+def clip_spans(segments:list, # The window's `Segment`s (captions)
+               grid:int|None=None, # `None`: one clip per caption (the published sampling); else this many equal clips over the window's span
+               duration:float=math.inf, # Length of the video (s): an open end stops there
+              ) -> list: # `Segment`s, one per clip
+    "The time spans of a window's clips: each caption's own, or a regular grid over the span of all its captions."
+    if grid is None: return list(segments)
+    if not segments: return []
+    a, e = min(s.start for s in segments), min(max(s.end for s in segments), duration)
+    if not math.isfinite(e): raise ValueError("a clip grid needs a window with a finite end (an open caption end and an unknown duration)")
+    e = max(e, a)
+    return [Segment(a + (e - a) * k / grid, a + (e - a) * (k + 1) / grid, '') for k in range(grid)]
+
 class DecodeClips(Transform):
     "Decode one clip of `n_frames` frames per segment of the window into a padded `ClipSeq`; unusable videos are skipped."
     order = -5
@@ -148,8 +161,9 @@ class DecodeClips(Transform):
                  fps:float|None=10., # Frame rate of a clip; `None`: frames spread over the segment
                  size:tuple=(128, 128), # Decoded frame size (h, w); all clips of a batch must share it
                  issues:LoadIssues|None=None, # Where failures are counted
+                 grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption (`clip_spans`)
                 ):
-        store_attr('n_segments,n_frames,fps'); self.size = tuple(size)
+        store_attr('n_segments,n_frames,fps,grid'); self.size = tuple(size)
         self.issues = issues or LoadIssues()
 
     def encodes(self, x:ClipsRef) -> ClipSeq:
@@ -159,12 +173,12 @@ class DecodeClips(Transform):
             # an open end (MSR-VTT clips: the whole video) stops at the end of the video, never before the start, so that
             # decode_clip reports a segment past the end as such
             clips = [decode_clip(path, s.start, min(s.end, max(s.start, info['duration'])), self.n_frames, self.fps, self.size, info)
-                     for s in x.segments]
+                     for s in clip_spans(x.segments, self.grid, info['duration'])]
         except (VideoError, OSError, ValueError) as e:
             self.issues.add('bad_video', str(path), str(e))
             raise SkipItemException() from e
         self.issues.success()
-        return ClipSeq(_pad(clips, self.n_segments, (self.n_frames, 3, *self.size), torch.uint8))
+        return ClipSeq(_pad(clips, self.grid or self.n_segments, (self.n_frames, 3, *self.size), torch.uint8))
 
 # %% ../../nbs/03_data.core.ipynb #23872a1c
 class LoadFeatures(Transform):
@@ -173,8 +187,9 @@ class LoadFeatures(Transform):
     def __init__(self, n_segments:int=8, # Segments per sample (N)
                  feature_fps:float=1., # Feature vectors per second in the `.npy` files (1: per-second features)
                  issues:LoadIssues|None=None, # Where failures are counted
+                 grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption (`clip_spans`)
                 ):
-        store_attr('n_segments,feature_fps'); self.issues = issues or LoadIssues()
+        store_attr('n_segments,feature_fps,grid'); self.issues = issues or LoadIssues()
 
     def encodes(self, x:FeaturesRef) -> FeatureSeq:
         path = x.item.path
@@ -183,7 +198,7 @@ class LoadFeatures(Transform):
             if f.ndim != 2 or len(f) == 0: raise ValueError(f"features must be a non-empty (time, F) array, got shape {f.shape}")
             if f.dtype.kind not in 'biuf': raise ValueError(f"features must be real numbers, got {f.dtype}")
             n, rows = len(f), []
-            for s in x.segments:  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
+            for s in clip_spans(x.segments, self.grid, n / self.feature_fps):  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
                 # as `decode_clip` for videos: a segment partly outside is clamped, one entirely outside is unusable
                 if s.start * self.feature_fps >= n or s.end < 0:
                     raise ValueError(f"segment [{s.start:.2f}, {s.end:.2f}] s lies outside the features ({n / self.feature_fps:.2f} s)")
@@ -195,7 +210,7 @@ class LoadFeatures(Transform):
             self.issues.add('bad_features', str(path), str(e))
             raise SkipItemException() from e
         self.issues.success()
-        return FeatureSeq(_pad(rows, self.n_segments, (f.shape[1],), torch.float32))
+        return FeatureSeq(_pad(rows, self.grid or self.n_segments, (f.shape[1],), torch.float32))
 
 # %% ../../nbs/03_data.core.ipynb #33bb204b
 class TokenizeCaptions(Transform):
@@ -218,10 +233,10 @@ class TokenizeCaptions(Transform):
 class CountLengths(Transform):
     "The numbers of real clips and captions of the window, as `SeqLengths`."
     order = -5
-    def __init__(self, n_segments:int=8): store_attr('n_segments')
+    def __init__(self, n_segments:int=8, grid:int|None=None): store_attr('n_segments,grid')
     def encodes(self, x:LengthsRef) -> SeqLengths:
         n = min(len(x.segments), self.n_segments)
-        return SeqLengths(torch.tensor([n, n]))
+        return SeqLengths(torch.tensor([self.grid or n, n]))
 
 # %% ../../nbs/03_data.core.ipynb #fc5eb2ed
 class ClipsToFloat(Transform):
@@ -246,18 +261,20 @@ def ClipSeqBlock(n_segments:int=8, # Segments per sample (N)
                  crop:int|tuple=112, # Output size of the (random in training, centred in validation) crop
                  augment:bool=True, # Random resized crop and flip in training (else resize and centre crop always)
                  issues:LoadIssues|None=None, # Where skipped videos are counted
+                 grid:int|None=None, # This many clips on a regular grid over the window's span instead of one per caption
                 ) -> TransformBlock:
-    "A `TransformBlock` decoding, for each sample, one clip per segment of its window."
+    "A `TransformBlock` decoding, for each sample, one clip per segment of its window (or `grid` clips over its span)."
     return TransformBlock(type_tfms=MakeRef(ClipsRef), batch_tfms=ClipsToFloat(),
-                          item_tfms=[SampleWindow(n_segments), DecodeClips(n_segments, n_frames, fps, decode_size, issues),
+                          item_tfms=[SampleWindow(n_segments), DecodeClips(n_segments, n_frames, fps, decode_size, issues, grid),
                                      ClipAugment(crop) if augment else ClipAugment(crop, split_idx=1)])
 
 def FeatureSeqBlock(n_segments:int=8, # Segments per sample (N)
                     feature_fps:float=1., # Feature vectors per second in the `.npy` files
                     issues:LoadIssues|None=None, # Where skipped files are counted
+                    grid:int|None=None, # This many clips on a regular grid over the window's span instead of one per caption
                    ) -> TransformBlock:
-    "A `TransformBlock` loading, for each sample, one pooled feature vector per segment of its window."
-    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues)])
+    "A `TransformBlock` loading, for each sample, one pooled feature vector per segment of its window (or `grid` over its span)."
+    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid)])
 
 def CaptionSeqBlock(tokenizer:CaptionTokenizer, # Tokenizer of the captions
                     n_segments:int=8, # Segments per sample (N)
@@ -266,9 +283,10 @@ def CaptionSeqBlock(tokenizer:CaptionTokenizer, # Tokenizer of the captions
     return TransformBlock(type_tfms=MakeRef(CaptionsRef), item_tfms=[SampleWindow(n_segments), TokenizeCaptions(tokenizer, n_segments)])
 
 def LengthsBlock(n_segments:int=8, # Segments per sample (N)
+                 grid:int|None=None, # Clips per sample on a grid (see `ClipSeqBlock`), if so
                 ) -> TransformBlock:
     "A `TransformBlock` giving, for each sample, the numbers of real clips and captions of its window."
-    return TransformBlock(type_tfms=MakeRef(LengthsRef), item_tfms=[SampleWindow(n_segments), CountLengths(n_segments)])
+    return TransformBlock(type_tfms=MakeRef(LengthsRef), item_tfms=[SampleWindow(n_segments), CountLengths(n_segments, grid)])
 
 # %% ../../nbs/03_data.core.ipynb #207f8834
 def _check_items(items, issues, check_videos):
@@ -303,6 +321,7 @@ class VideoTextDataLoaders(DataLoaders):
                    valid_pct:float=0.2, # Share of the videos kept for validation
                    seed:int|None=None, # Seed of the train/valid split
                    n_segments:int=8, # Segments per sample (N)
+                   clip_grid:int|None=None, # `None`: one clip per caption (the published sampling); an int: that many clips on a regular grid over the window's span, so that clips may show unnarrated steps and N != M
                    n_frames:int=8, # Frames per clip (T)
                    fps:float|None=10., # Frame rate of a clip
                    decode_size:tuple=(128, 128), # Frame size (h, w) after decoding
@@ -323,9 +342,11 @@ class VideoTextDataLoaders(DataLoaders):
         splits = (splitter or RandomSplitter(valid_pct, seed=seed))(items)
         if tokenizer is None:
             tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in splits[0] for s in items[i].segments]), max_tokens)
-        xb = (FeatureSeqBlock(n_segments, feature_fps, issues) if features else
-              ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues))
-        dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments)), n_inp=3,
+        if clip_grid is not None and (isinstance(clip_grid, bool) or not isinstance(clip_grid, int) or clip_grid < 1):
+            raise ValueError(f"clip_grid must be None or a number of clips >= 1, got {clip_grid!r}")
+        xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid) if features else
+              ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid))
+        dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments, clip_grid)), n_inp=3,
                            splitter=lambda _: splits, dl_type=VideoTextDL)
         dls = dblock.dataloaders(items, bs=bs, **kwargs)
         res = cls(*dls.loaders, path=dls.path, device=dls.device)
