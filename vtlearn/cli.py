@@ -319,22 +319,14 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
     return res
 
 # %% ../nbs/09_cli.ipynb #c2af7940
+from .cli_args import parse_args
+
 def _read(fmt, csv, videos, split=1, train=True):
     "Items of a dataset in one of the supported formats."
     readers = {'youcook2': read_youcook2, 'msrvtt': read_msrvtt, 'crosstask': read_crosstask}
     if fmt == 'ucf': return read_action_csv(csv, videos, split=split, train=train)[0]
     if fmt not in readers: raise ValueError(f"unknown format {fmt!r}: one of {[*readers, 'ucf']}")
     return readers[fmt](csv, videos)[0]
-
-def _video_args(p):
-    "Arguments of the data: where the videos or features are, and how clips are decoded."
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument('--videos', type=Path, help='folder of the videos')
-    g.add_argument('--features', type=Path, help='folder of pre-extracted <video_id>.npy features')
-    p.add_argument('--n-frames', type=int, default=8, help='frames per clip (videos)')
-    p.add_argument('--fps', type=float, default=10., help='frame rate of a clip (videos)')
-    p.add_argument('--size', type=int, default=128, help='decoded frame size (videos)')
-    p.add_argument('--crop', type=int, default=112, help='crop size (videos)')
 
 def _dec(a): return {} if a.features else dict(n_frames=a.n_frames, fps=a.fps, decode_size=(a.size, a.size), crop=a.crop)
 
@@ -351,58 +343,8 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
          console:Console|None=None, # Where to print
         ):
     "Entry point of the `vtlearn` command."
+    args = parse_args(argv)
     console = console or Console()
-    p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
-    sub = p.add_subparsers(dest='cmd', required=True)
-    c = sub.add_parser('check', help='build the kernels, check them against the reference, time the loss')
-    c.add_argument('--quick', action='store_true', help='smaller timing runs')
-    d = sub.add_parser('demo', help='SynthHowTo: pretrain with S2DTW, evaluate, probe, fine-tune; a results table and plots')
-    d.add_argument('--quick', action='store_true', help='about a minute: fewer epochs')
-    d.add_argument('--out', type=Path, default=Path('vtlearn-demo'), help='folder for the model, results and plots')
-    d.add_argument('--size', default='small', choices=['tiny', 'small', 'medium'], help='SynthHowTo size')
-    d.add_argument('--epochs', type=int, help='pretraining epochs (default 30, quick 15)')
-    d.add_argument('--seed', type=int, default=0)
-    t = sub.add_parser('pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
-    t.add_argument('--synth', choices=['tiny', 'small', 'medium'], help='generate SynthHowTo of this size and pretrain on its features')
-    t.add_argument('--csv', type=Path, help='HowTo100M-format CSV (video_path column)')
-    t.add_argument('--captions', type=Path, help='caption folder (<video_id>.json) or JSON file')
-    g = t.add_mutually_exclusive_group()
-    g.add_argument('--videos', type=Path); g.add_argument('--features', type=Path)
-    t.add_argument('--loss', default='s2dtw', choices=list(LOSSES)); t.add_argument('--tda', action='store_true')
-    t.add_argument('--epochs', type=int, default=30); t.add_argument('--lr', type=float, default=3e-3)
-    t.add_argument('--bs', type=int, default=16); t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
-    t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
-    for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
-                      ('eval', 'zero-shot evaluation: retrieval, step localization or action recognition')):
-        e = sub.add_parser(name, help=hlp)
-        e.add_argument('task', choices=['retrieval', 'action'] if name == 'finetune' else ['retrieval', 'steps', 'action'])
-        e.add_argument('--pretrained', required=True, help="a model folder (save_pretrained), or 'mil-nce' / 'vt-twins' with --weights")
-        e.add_argument('--weights', type=Path, help='folder of the published checkpoint files')
-        e.add_argument('--allow-pickle', action='store_true', help='read an older pickled .pth model file (runs code in it: only a file you trust)')
-        e.add_argument('--format', required=True, choices=['youcook2', 'msrvtt', 'crosstask', 'ucf'])
-        e.add_argument('--csv', type=Path, required=True, help='annotations (the training ones for finetune)')
-        e.add_argument('--split', type=int, default=1, help='UCF101/HMDB51 split')
-        _video_args(e)
-        if name == 'eval': e.add_argument('--tasks', type=Path, help="CrossTask's tasks_primary.txt (steps)")
-        else:
-            e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
-            e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
-            e.add_argument('--epochs', type=int, default=5); e.add_argument('--lr', type=float, default=1e-3)
-            e.add_argument('--bs', type=int, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
-    b = sub.add_parser('bench', help='time the contrastive S2DTW loss (forward + backward)')
-    b.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
-    b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256]); b.add_argument('--N', type=int, nargs='+', default=[8, 16])
-    b.add_argument('--D', type=int, default=512)
-    a = sub.add_parser('ablate', help='pretrain with every loss, with and without TDA, across narration noise; zero-shot table')
-    a.add_argument('--losses', nargs='+', default=list(LOSSES), choices=list(LOSSES))
-    a.add_argument('--noise', nargs='+', default=['none', 'default', '2x'], choices=list(NOISE_LEVELS))
-    a.add_argument('--tda', nargs='+', default=['off', 'on'], choices=['off', 'on'])
-    a.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium']); a.add_argument('--epochs', type=int, default=15)
-    a.add_argument('--bs', type=int, default=16)
-    a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
-    args = p.parse_args(argv)
 
     if args.cmd == 'check': sys.exit(0 if check(quick=args.quick, console=console) else 1)
     if args.cmd == 'demo': demo(args.out, args.quick, args.size, args.epochs, args.seed, console); return
@@ -410,14 +352,13 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
         if args.synth:
             root = synth_howto(size=args.synth, features=True, videos=False)
             args.csv, args.captions, args.features = root/'train.csv', root/'captions', root/'features'
-        if not (args.csv and args.captions and (args.videos or args.features)):
-            p.error('pretrain needs --synth SIZE, or --csv, --captions and --videos or --features')
         with Progress(console=console) as prog:
             learn = pretrain(args.csv, args.captions, args.features, args.videos, args.loss, args.tda, args.epochs, args.lr, args.bs,
                              seed=args.seed, progress=prog, **({} if args.features else {'video_arch': args.video_arch}))
         _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
         console.print(f'saved {save_pretrained(learn, args.out)}'); return
     if args.cmd == 'bench':
+        args.device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
         tab = Table(title=f'Contrastive S2DTW forward + backward, float32, D = {args.D}, {args.device}')
         for col in ('B', 'N = M', 'pairs', 'ms'): tab.add_column(col, justify='right')
         for B in args.B:
@@ -439,7 +380,6 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
     pre = _pre(args)
     if args.cmd == 'eval':
         if args.task == 'steps':
-            if args.format != 'crosstask' or not args.tasks: p.error('eval steps needs --format crosstask and --tasks tasks_primary.txt')
             r = evaluate_steps(pre, _read('crosstask', args.csv, args.videos), read_crosstask_steps(args.tasks), args.features, **_dec(args))
         elif args.task == 'action': r = evaluate_actions(pre, _read('ucf', args.csv, args.videos, args.split, False), args.features, **_dec(args))
         else: r = evaluate_retrieval(pre, _read(args.format, args.csv, args.videos), args.features, **_dec(args))
