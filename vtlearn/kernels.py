@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_kernels.ipynb #fefeda1c
 from __future__ import annotations
-import hashlib, os, platform, sys, time, functools, warnings
+import hashlib, os, platform, sys, time, functools, warnings, logging
 from pathlib import Path
 import torch
 
@@ -39,7 +39,11 @@ def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kerne
     if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
         import importlib; return importlib.import_module('vtlearn.triton_kernels')
     if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda', 'triton' or 'emulator', got {kind!r}")
-    from torch.utils import cpp_extension as ce
+    # importing cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=..." where a CUDA toolkit is installed without a GPU
+    quiet = lambda r: not r.getMessage().startswith('No CUDA runtime is found')
+    logging.getLogger('torch.utils.cpp_extension').addFilter(quiet)
+    try: from torch.utils import cpp_extension as ce
+    finally: logging.getLogger('torch.utils.cpp_extension').removeFilter(quiet)
     names = [_kernel_name(kind) + (f'_{i}' if i else '') for i in range(len(_cflags[kind]))]
     built = [(Path(ce._get_build_directory(n, verbose=False))/f'{n}.so').exists() for n in names]
     if not any(built): print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 30} s)...",

@@ -19,10 +19,7 @@ from fastcore.basics import store_attr
 __all__ = ['VIDEO_EXTS', 'find_video', 'VideoError', 'write_video', 'video_info', 'clip_times', 'decode_clip', 'ClipAugment']
 
 # %% ../../nbs/03a_data.video.ipynb #3fdc027c
-import warnings
-with warnings.catch_warnings():  # fastai.layers still calls the deprecated `torch.jit.script` when it is imported
-    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
-    from fastai.vision.augment import RandTransform
+from fastai.vision.augment import RandTransform
 
 # %% ../../nbs/03a_data.video.ipynb #4d79e02b
 VIDEO_EXTS = ('.mp4', '.webm', '.mkv', '.avi', '.mov', '.m4v', '.mpg', '.mpeg')
