@@ -109,12 +109,26 @@ LOSSES = {'s2dtw': S2DTWLoss, 'softdtw': SoftDTWLoss, 'dtw': DTWLoss, 'milnce': 
 NOISE_LEVELS = {'none': NO_NOISE, 'default': NOISE_DEFAULTS, '2x': {k: 2 * v for k, v in NOISE_DEFAULTS.items()}}
 SYNTH_TEXT = dict(hidden=512)  # the text tower of the SynthHowTo recipes: a 512-wide hidden layer (2048 in the published model) trains 3x faster on CPU
 
+def _plain(console:Console) -> bool:
+    "Whether `console` writes to a log (a file or a pipe: CI, `nohup`, `!vtlearn`) rather than a terminal or a notebook."
+    return not (console.is_terminal or console.is_jupyter)
+
+def _progress(console:Console) -> Progress:
+    "A rich progress display, live on a terminal; in a log, none: `RichProgress` prints a plain line per epoch instead."
+    return Progress(console=console, disable=_plain(console))
+
 class RichProgress(Callback):
-    "Epochs of a fit on a `rich` progress bar, with the smoothed training loss: the command line's progress display."
+    "Epochs of a fit on a `rich` progress bar, with the smoothed training loss; in a log, a plain line per epoch (loss, time)."
     order = 70
     def __init__(self, progress:Progress, description:str='training'): self.progress, self.description = progress, description
-    def before_fit(self): self.task = self.progress.add_task(self.description, total=self.n_epoch)
-    def after_epoch(self): self.progress.update(self.task, advance=1, description=f'{self.description} (loss {float(self.smooth_loss):.3f})')
+    def before_fit(self): self.task, self.t0 = self.progress.add_task(self.description, total=self.n_epoch), time.time()
+    def before_epoch(self): self.t_epoch = time.time()
+    def after_epoch(self):
+        loss = float(self.smooth_loss)
+        self.progress.update(self.task, advance=1, description=f'{self.description} (loss {loss:.3f})')
+        if _plain(self.progress.console):
+            self.progress.console.print(f'{self.description}: epoch {self.epoch + 1}/{self.n_epoch}, loss {loss:.3f}, '
+                                        f'{time.time() - self.t_epoch:.1f} s ({time.time() - self.t0:.0f} s in all)', highlight=False)
 
 def _accuracy(learn):
     "The validation metric of a classification learner, quietly."
@@ -207,7 +221,12 @@ def ablate(losses:tuple=tuple(LOSSES), # Keys of `LOSSES`
         if log:  # atomic: an interrupted ablation resumes from the runs it finished
             Path(log).parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(log).with_suffix('.tmp'); tmp.write_text(json.dumps(list({**done, **{key(r): r for r in rows}}.values()), indent=1)); os.replace(tmp, log)
-        if task is not None: progress.update(task, advance=1, description=f'ablation: {n} noise, {l}{" + TDA" if t else ""}, seed {s}')
+        if task is not None:
+            what = f'{n} noise, {l}{" + TDA" if t else ""}, seed {s}'
+            progress.update(task, advance=1, description=f'ablation: {what}')
+            if _plain(progress.console):
+                progress.console.print(f"ablation run {len(rows)}/{len(runs)} ({what}): {rows[-1]['seconds']:.0f} s, "
+                                       f"YouCook2 t2v R@1 {rows[-1]['YouCook2 t2v R@1']:.1f}", highlight=False)
     return rows
 
 METRICS = ('YouCook2 t2v R@1', 'YouCook2 t2v R@5', 'MSR-VTT t2v R@1', 'CrossTask recall', 'UCF zero-shot accuracy')
@@ -280,13 +299,17 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
     console, out, t0 = console or Console(), Path(out), time.time()
     out.mkdir(parents=True, exist_ok=True)
     epochs = epochs or (15 if quick else 30)
-    with console.status(f"Generating SynthHowTo '{size}' (cached after the first run)..."): root = synth_howto(size=size, seed=seed, features=True)
+    say = lambda msg: _plain(console) and console.print(f'{msg} ({time.time() - t0:.0f} s)', highlight=False)  # stages, in a log
+    msg = f"Generating SynthHowTo '{size}' (cached after the first run)..."
+    say(msg)
+    with console.status(msg): root = synth_howto(size=size, seed=seed, features=True)
     console.print(f"SynthHowTo '{size}' in {root}")
     tr, te = [read_action_csv(root/'ucf_actions.csv', None, 1, train=b)[0] for b in (True, False)]
     yc = read_youcook2(root/'youcook2_val.csv', None)[0]; half = len(yc) // 2
-    with Progress(console=console) as prog:
+    with _progress(console) as prog:
         learn = pretrain(root/'train.csv', root/'captions', root/'features', epochs=epochs, seed=seed, progress=prog,
                          bs=4 if size == 'tiny' else 16, text_kwargs=SYNTH_TEXT)
+        say('evaluating the untrained and the pretrained model zero-shot...')
         set_seed(seed); untrained = vt_learner(learn.dls, out_dim=64, text_kwargs=SYNTH_TEXT).model
         res = {name: evaluate_synth(m, root) for name, m in (('untrained', untrained), ('pretrained', learn.model))}
         adls = action_dls(tr, te, root/'features'/'ucf', bs=16)
@@ -301,6 +324,7 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
         res['fine-tuned'] = {'YouCook2 half t2v R@1, zero-shot': before, 'YouCook2 half t2v R@1, fine-tuned': test(ft.model),
                              'chance': 100 / sum(len(it.segments) for it in yc[half:])}
     save_pretrained(learn, out/'model')
+    say('drawing the plots...')
     _plots(learn, root, out, learn.model)
     tab = Table(title=f"vtlearn demo: SynthHowTo '{size}', S2DTW pretraining ({epochs} epochs), in %")
     for c in ('result', 'untrained', 'pretrained', 'chance'): tab.add_column(c, justify='right' if c != 'result' else 'left')
@@ -352,7 +376,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
         if args.synth:
             root = synth_howto(size=args.synth, features=True, videos=False)
             args.csv, args.captions, args.features = root/'train.csv', root/'captions', root/'features'
-        with Progress(console=console) as prog:
+        with _progress(console) as prog:
             learn = pretrain(args.csv, args.captions, args.features, args.videos, args.loss, args.tda, args.epochs, args.lr, args.bs,
                              seed=args.seed, progress=prog, **({} if args.features else {'video_arch': args.video_arch}))
         _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
@@ -365,7 +389,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
             for N in args.N: tab.add_row(str(B), str(N), str(B * B), f'{time_loss(B, N, args.D, args.device):.2f}')
         console.print(tab); return
     if args.cmd == 'ablate':
-        with Progress(console=console) as prog:
+        with _progress(console) as prog:
             rows = ablate(tuple(args.losses), tuple(x == 'on' for x in args.tda), tuple(args.noise), tuple(args.seeds), args.size, args.epochs, prog,
                           log=args.out/'runs.json', bs=args.bs)
         body = ablation_table(rows)
@@ -384,7 +408,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
         elif args.task == 'action': r = evaluate_actions(pre, _read('ucf', args.csv, args.videos, args.split, False), args.features, **_dec(args))
         else: r = evaluate_retrieval(pre, _read(args.format, args.csv, args.videos), args.features, **_dec(args))
         _table(f'zero-shot {args.task} ({args.format}: {args.csv.name})', r, console); return
-    with Progress(console=console) as prog:
+    with _progress(console) as prog:
         if args.task == 'action':
             dls = action_dls(_read('ucf', args.csv, args.videos, args.split, True), _read('ucf', args.csv, args.videos, args.split, False),
                              args.features, bs=args.bs, **{k: v for k, v in _dec(args).items() if k != 'fps'})
