@@ -407,7 +407,15 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
             r = evaluate_steps(pre, _read('crosstask', args.csv, args.videos), read_crosstask_steps(args.tasks), args.features, **_dec(args))
         elif args.task == 'action': r = evaluate_actions(pre, _read('ucf', args.csv, args.videos, args.split, False), args.features, **_dec(args))
         else: r = evaluate_retrieval(pre, _read(args.format, args.csv, args.videos), args.features, **_dec(args))
-        _table(f'zero-shot {args.task} ({args.format}: {args.csv.name})', r, console); return
+        per_task = {k: r.pop(k) for k in list(r) if k not in ('recall', 'n', 'skipped', 'unreadable')} if args.task == 'steps' else {}
+        _table(f'zero-shot {args.task} ({args.format}: {args.csv.name})', r, console)  # the headline first
+        if per_task and args.verbose: _table('recall per task', per_task, console)
+        elif per_task: console.print(f'The recall of each of the {len(per_task)} tasks: --verbose, or in the --out JSON file.')
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({**r, **({'per_task': per_task} if per_task else {})}, indent=1))
+            console.print(f'wrote {args.out}')
+        return
     with _progress(console) as prog:
         if args.task == 'action':
             dls = action_dls(_read('ucf', args.csv, args.videos, args.split, True), _read('ucf', args.csv, args.videos, args.split, False),

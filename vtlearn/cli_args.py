@@ -56,7 +56,10 @@ def cli_parser() -> argparse.ArgumentParser:
         e.add_argument('--csv', type=Path, required=True, help='annotations (the training ones for finetune)')
         e.add_argument('--split', type=int, default=1, help='UCF101/HMDB51 split')
         _video_args(e)
-        if name == 'eval': e.add_argument('--tasks', type=Path, help="CrossTask's tasks_primary.txt (steps)")
+        if name == 'eval':
+            e.add_argument('--tasks', type=Path, help="CrossTask's tasks_primary.txt (steps)")
+            e.add_argument('--verbose', action='store_true', help='steps: also print the recall of each task')
+            e.add_argument('--out', type=Path, help='also write all the results (per task too) to this JSON file')
         else:
             e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
