@@ -86,3 +86,22 @@ def test_every_notebook_has_a_clean_page(site):
         assert '#|' not in text, f'raw directive on {page.name}'
         assert 'show_doc(' not in text, f'show_doc source instead of rendered docs on {page.name}'
     assert (DOCS/'search'/'search_index.json').exists()
+
+_re_markup = re.compile(r'<(table|thead|tbody|tr|th|td|progress|style)\b[^>]*>|class="fastprogress"|table\.fastprogress')
+
+def raw_markup(page_html):
+    "HTML markup shown as text in the code blocks of a built page (an HTML output rendered from its source), or None."
+    for block in re.findall(r'(?s)<pre\b.*?</pre>', page_html):
+        m = _re_markup.search(html.unescape(re.sub(r'<[^>]+>', '', block)))  # highlighting splits code into spans
+        if m: return m[0]
+
+def test_no_raw_markup_in_code_blocks(site):
+    "HTML outputs (fastai's training tables) render as HTML: no page shows their source in a code block."
+    assert raw_markup('<pre><code><span>&lt;</span><span>table</span> <span>class=&quot;fastprogress&quot;&gt;</span></code></pre>')
+    bad = {p.name: m for p in sorted(DOCS.glob('*.html')) if (m := raw_markup(p.read_text()))}
+    assert not bad, f'escaped HTML in code blocks: {bad}'
+    for nb in sorted(NBS.glob('1*_tutorial*.ipynb')):  # every training table of a tutorial is an HTML table on its page
+        n = sum('<table class="fastprogress"' in ''.join(o.get('data', {}).get('text/html', ''))
+                for c in nb_cells(nb.name) for o in c.get('outputs', []))
+        test_page = (DOCS/page_of(nb)).read_text()
+        assert test_page.count('<table class="fastprogress"') == n > 0, (nb.name, n)

@@ -20,7 +20,9 @@ _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _re_log = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ .*\n?', re.M)
 _re_tutorial = re.compile(r'^1\d[a-z]?_tutorial')
 OUT = '{.text .nb-output}'  # outputs: plain text, styled apart from the source cells by CSS below
-CSS = '.md-typeset .nb-output code { background: none; border-left: .2rem solid var(--md-default-fg-color--lightest); }\n'
+CSS = '''.md-typeset .nb-output code { background: none; border-left: .2rem solid var(--md-default-fg-color--lightest); }
+div.nb-output { overflow-x: auto; }  /* wide HTML outputs (training tables) scroll instead of widening the page */
+'''
 
 def fence(text, lang=''):
     "A fenced block longer than any backtick run inside `text`."
@@ -41,7 +43,10 @@ def out_md(o, pages, img, readme):
         return '' if readme and o.name == 'stderr' or not text.strip() else fence(text, '' if readme else OUT)
     if o.output_type == 'error': return '' if readme else fence(_re_ansi.sub('', '\n'.join(o.traceback)), OUT)
     d = {k: ''.join(v) if isinstance(v, list) else v for k, v in o.get('data', {}).items()}
-    if 'text/markdown' in d: return clean_md(d['text/markdown'], pages)  # show_doc: signature, docments, docstring
+    # show_doc's markdown (signature, docments, docstring); not the fenced-HTML markdown form of an HTML output (fastai's
+    # training tables), which would print the table's source: those render from their HTML below
+    if 'text/markdown' in d and not ('text/html' in d and re.match(r'\s*```html\n', d['text/markdown'])):
+        return clean_md(d['text/markdown'], pages)
     if readme: return '' if any(k.startswith('image/') for k in d) else fence(d.get('text/plain', ''))
     if 'text/html' in d: return f'<div class="nb-output" markdown="0">\n{d["text/html"].strip()}\n</div>'
     for mime, ext in (('image/png', 'png'), ('image/jpeg', 'jpg'), ('image/svg+xml', 'svg')):
