@@ -105,3 +105,15 @@ def test_no_raw_markup_in_code_blocks(site):
                 for c in nb_cells(nb.name) for o in c.get('outputs', []))
         test_page = (DOCS/page_of(nb)).read_text()
         assert test_page.count('<table class="fastprogress"') == n > 0, (nb.name, n)
+
+def test_api_pages_like_docs_fast_ai(site):
+    "show_doc: a parameter table from the docments and a source link; no import-only or test-only cells; no `<Axes: ...>` reprs."
+    page = (DOCS/'align.html').read_text()
+    sec = page[page.index('id="s2dtw_pairwise"'):][:20000]
+    assert re.search(r'(?s)<table>.*?<th>\s*<strong>Type</strong>.*?<td>video_lengths</td>\s*<td>Tensor \| None</td>', sec), 'no docments table'
+    assert re.search(r'class="sd-source" href="https://github.com/[^"]+/blob/\w+/vtlearn/align.py#L\d+"', page[:page.index('id="s2dtw_pairwise"') + 2000])
+    srcs = [''.join(c['source']) for c in nb_cells('00_align.ipynb') if c['cell_type'] == 'code']
+    hidden = next(s for s in srcs if s.startswith('from fastcore.test import'))  # an import-only cell
+    text = text_of(page)
+    assert ' '.join(hidden.split()) not in text
+    for p in DOCS.glob('*.html'): assert not re.search(r'&lt;(Axes|Figure)\b', p.read_text()), p.name

@@ -4,8 +4,9 @@ Quarto (what `nbdev-docs`/`nbdev-readme` call) cannot be installed here, so: nbd
 (`proc_nbs`: directives, frontmatter, show_doc) writes `_proc/*.ipynb`, this script turns those into Markdown
 pages using the saved outputs, and mkdocs-material builds the site. Usage: `python tools/build_docs.py [--force]`
 from anywhere; the mkdocs config is generated into `_proc/mkdocs/` (ignored by git), never committed."""
-import base64, json, os, re, shutil, subprocess, sys, time
+import ast, base64, configparser, importlib, inspect, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
+from fastcore.docments import DocmentTbl
 from fastcore.nbio import read_nb
 from nbdev.config import get_config, nbpath2html
 from nbdev.frontmatter import _fm2dict_md
@@ -14,6 +15,7 @@ from nbdev.processors import FilterDefaults, exec_show_docs, insert_warning
 from nbdev.serve import proc_nbs
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the library of this checkout, for show_doc's objects
 SRC = ROOT/'_proc'/'mkdocs'  # mkdocs.yml + docs/: generated, under the already ignored _proc/
 _re_ansi = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 # glog-style lines from torch's C++ logger ("W1127 09:09:36.152 7060 file.py:183] ..."): machine-specific noise
@@ -21,8 +23,53 @@ _re_log = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ .*\n?', re.M)
 _re_tutorial = re.compile(r'^1\d[a-z]?_tutorial')
 OUT = '{.text .nb-output}'  # outputs: plain text, styled apart from the source cells by CSS below
 CSS = '''.md-typeset .nb-output code { background: none; border-left: .2rem solid var(--md-default-fg-color--lightest); }
+.md-typeset pre > code { white-space: pre-wrap; overflow-wrap: anywhere; }  /* long lines wrap, not cut at the page edge */
+.md-typeset a.sd-source { float: right; font-size: .75em; }
 div.nb-output { overflow-x: auto; }  /* wide HTML outputs (training tables) scroll instead of widening the page */
 '''
+
+_re_mpl = re.compile(r'(?s)\[?<(Axes|Figure|matplotlib\.[\w.]+)\b.*>\]?')  # reprs of the objects a plotting call returns
+
+def _lookup():
+    "show_doc names -> (module, qualified name, source file) from nbdev's index of the library (`_modidx.py`)."
+    from vtlearn._modidx import d
+    out = {}
+    for mod, syms in d['syms'].items():
+        for full, (url, py) in syms.items(): out.setdefault(full[len(mod) + 1:], []).append((mod, url.split('#')[0], py))
+    return out
+
+def _src_url(py, obj):
+    "Link to the line of `obj` in `py` on the project's repository (settings.ini's `git_url` and `branch`); the file if no line."
+    ini = configparser.ConfigParser(); ini.read(ROOT/'settings.ini')
+    try: line = f'#L{inspect.getsourcelines(inspect.unwrap(obj))[1]}'
+    except (TypeError, OSError): line = ''  # not a function or class (a dispatcher, a property...)
+    return f"{ini['DEFAULT']['git_url'].rstrip('/')}/blob/{ini['DEFAULT'].get('branch', 'main')}/{py}{line}"
+
+def showdoc_md(md, page, syms={}):
+    "show_doc's markdown as docs.fast.ai shows it: a link to the source, the signature, the docstring, a table of the docments."
+    h = re.search(r'^(#+) (\S+)\n', md, re.M)
+    if not h: return md
+    if not syms: syms.update(_lookup())
+    cands = sorted(syms.get(h[2], []), key=lambda c: c[1] != page)  # this page's definition first
+    if not cands: return md
+    mod, _, py = cands[0]
+    obj = importlib.import_module(mod)
+    for a in h[2].split('.'): obj = getattr(obj, a, None)
+    url = _src_url(py, obj)
+    try: tbl = DocmentTbl(obj)._repr_markdown_()
+    except Exception: tbl = ''  # not a signature docments can read: the signature block stays as it is
+    if tbl:  # the table has the comments: the signature without them
+        md = re.sub(r'(?s)```python\n.*?```', lambda m: re.sub(r'(?m)(,|:) # .*$', r'\1', m[0]), md, count=1)
+        md = md.rstrip() + '\n\n' + tbl
+    return md[:h.start()] + f'[source]({url}){{: .sd-source }}\n\n' + md[h.start():]
+
+def hidden_source(src):
+    "Source cells docs.fast.ai does not show: only imports, or only tests (`test_*(...)` calls and asserts)."
+    try: body = ast.parse(src).body
+    except SyntaxError: return False  # IPython syntax (magics, !commands)
+    test = lambda n: isinstance(n, ast.Assert) or (isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                                                   and isinstance(n.value.func, ast.Name) and n.value.func.id.startswith('test_'))
+    return bool(body) and (all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body) or all(map(test, body)))
 
 def fence(text, lang=''):
     "A fenced block longer than any backtick run inside `text`."
@@ -36,7 +83,7 @@ def clean_md(md, pages):
     link = lambda m: f'](./{pages[m[1]]}{m[2] or ""})' if m[1] in pages else m[0]
     return re.sub(r'\]\((?:\./)?([\w.-]+?)\.(?:ipynb|html)(#[^)\s]*)?\)', link, md)  # relative links only
 
-def out_md(o, pages, img, readme):
+def out_md(o, pages, img, readme, page=None):
     "Markdown for one output: rich (markdown, html, images) on the site, text only in the README."
     if o.output_type == 'stream':
         text = _re_log.sub('', _re_ansi.sub('', o.text))
@@ -46,7 +93,8 @@ def out_md(o, pages, img, readme):
     # show_doc's markdown (signature, docments, docstring); not the fenced-HTML markdown form of an HTML output (fastai's
     # training tables), which would print the table's source: those render from their HTML below
     if 'text/markdown' in d and not ('text/html' in d and re.match(r'\s*```html\n', d['text/markdown'])):
-        return clean_md(d['text/markdown'], pages)
+        return clean_md(d['text/markdown'] if readme or page is None else showdoc_md(d['text/markdown'], page), pages)
+    if set(d) == {'text/plain'} and _re_mpl.fullmatch(d['text/plain'].strip()): return ''  # `<Axes: ...>` under a plot
     if readme: return '' if any(k.startswith('image/') for k in d) else fence(d.get('text/plain', ''))
     if 'text/html' in d: return f'<div class="nb-output" markdown="0">\n{d["text/html"].strip()}\n</div>'
     for mime, ext in (('image/png', 'png'), ('image/jpeg', 'jpg'), ('image/svg+xml', 'svg')):
@@ -55,7 +103,7 @@ def out_md(o, pages, img, readme):
             return f'![output]({img(ext, raw)})'
     return fence(d.get('text/plain', ''), OUT)
 
-def nb_md(nb, pages, img=None, readme=False):
+def nb_md(nb, pages, img=None, readme=False, page=None):
     "Markdown page of a processed notebook: title and description, then each cell's source and outputs."
     fm = _fm2dict_md(nb.cells[0].source) if nb.cells and nb.cells[0].cell_type == 'raw' else {}
     parts = [f'# {fm["title"]}'] if fm.get('title') else []
@@ -65,8 +113,10 @@ def nb_md(nb, pages, img=None, readme=False):
         if c.cell_type != 'code': continue
         dirs = {k: str(v).lower() for k, v in c.directives_.items()}  # nbdev's parse; sources are stripped of them
         if dirs.get('include') == 'false': continue
-        if c.source.strip() and dirs.get('echo') != 'false': parts.append(fence(c.source, 'python'))
-        if dirs.get('output') != 'false': parts += [out_md(o, pages, img, readme) for o in c.get('outputs', [])]
+        outs = c.get('outputs', []) if dirs.get('output') != 'false' else []
+        if c.source.strip() and dirs.get('echo') != 'false' and not (not readme and not outs and hidden_source(c.source)):
+            parts.append(fence(c.source, 'python'))
+        parts += [out_md(o, pages, img, readme, page) for o in outs]
     return '\n\n'.join(p.strip('\n') for p in parts if p.strip()) + '\n'
 
 def check_title_cell(path):
@@ -111,7 +161,7 @@ def main(force='--force' in sys.argv):
             f.parent.mkdir(exist_ok=True)
             f.write_bytes(raw)
             return f'{s}_files/{f.name}'
-        (SRC/'docs'/pages[p.stem]).write_text(nb_md(nb, pages, img))
+        (SRC/'docs'/pages[p.stem]).write_text(nb_md(nb, pages, img, page=slug[p] + '.html'))
         entry = {('Home' if p.stem == 'index' else fms[p].get('title', slug[p])): pages[p.stem]}
         (tutorials if _re_tutorial.match(p.stem) else nav).append(entry)
     if tutorials: nav.append({'Tutorials': tutorials})
