@@ -22,8 +22,34 @@ def text_of(markup):
 
 def nb_cells(name): return json.loads((NBS/name).read_text())['cells']
 
+# A same-origin page that loads a docs page in a frame and reports what a reader sees on it: tables laid out with a size,
+# images decoded, code blocks wider than their box (cut at the page edge).
+PROBE = '''<!doctype html><html><body><pre id="result">pending</pre>
+<iframe id="f" src="/PAGE" style="width:1280px;height:1600px;border:0"></iframe>
+<script>
+const f = document.getElementById('f');
+f.addEventListener('load', () => setTimeout(() => {
+  const d = f.contentDocument, w = f.contentWindow, main = d.querySelector('article') || d.body;
+  const shown = e => { const r = e.getBoundingClientRect(), s = w.getComputedStyle(e);
+                       return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const tables = [...main.querySelectorAll('table')], imgs = [...main.querySelectorAll('img')];
+  const ok = i => i.complete && i.naturalWidth > 0;
+  document.getElementById('result').textContent = JSON.stringify({
+    title: d.title, text: main.innerText.length,
+    tables: tables.length, shown_tables: tables.filter(t => shown(t) && t.querySelectorAll('td').length > 0).length,
+    training_tables: tables.filter(t => shown(t) && t.classList.contains('fastprogress')).length,
+    images: imgs.length, broken_images: imgs.filter(i => !ok(i)).map(i => i.getAttribute('src')),
+    cut_code: [...main.querySelectorAll('pre > code')].filter(c => shown(c) && c.scrollWidth > c.clientWidth + 2).length});
+}, 300));
+</script></body></html>'''
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
+    def do_GET(self):
+        if not self.path.startswith('/__probe__/'): return super().do_GET()
+        body = PROBE.replace('/PAGE', '/' + self.path.split('/', 2)[2]).encode()
+        self.send_response(200); self.send_header('Content-Type', 'text/html'); self.send_header('Content-Length', str(len(body)))
+        self.end_headers(); self.wfile.write(body)
 
 @pytest.fixture(scope='module')
 def site():
@@ -71,10 +97,6 @@ def test_align_api_page(site, chromium):
                 for o in c.get('outputs', []) if 'text/plain' in o.get('data', {})), None)
     assert out, 'nbs/00_align.ipynb has no saved output after show_doc(s2dtw_pairwise): run the notebook and save it'
     assert ' '.join(out.splitlines()[0].split()) in text, out
-    png = DOCS/'screenshot_align.png'
-    png.unlink(missing_ok=True)
-    chromium(f'--screenshot={png}', '--window-size=1280,1600', '--hide-scrollbars', url)
-    assert png.exists() and png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 10_000
 
 def test_every_notebook_has_a_clean_page(site):
     "One page per notebook; no directive or show_doc source leaks into it; mkdocs reported no warnings (broken links...)."
@@ -105,6 +127,31 @@ def test_no_raw_markup_in_code_blocks(site):
                 for c in nb_cells(nb.name) for o in c.get('outputs', []))
         test_page = (DOCS/page_of(nb)).read_text()
         assert test_page.count('<table class="fastprogress"') == n > 0, (nb.name, n)
+
+SHOTS = {'index.html': 'index', 'align.html': 'api', page_of('10_tutorial.pretrain.ipynb'): 'tutorial'}
+
+@pytest.mark.parametrize('page', list(SHOTS))
+def test_page_as_rendered(site, chromium, page):
+    "What a reader sees in Chromium: a screenshot kept in `_docs/screenshots/`, tables laid out, images loaded, no code cut off."
+    from PIL import Image
+    dom = chromium('--dump-dom', '--virtual-time-budget=10000', '--window-size=1400,1700', f'{site[0]}/__probe__/{page}')
+    res = json.loads(html.unescape(re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)[1]))
+    assert res['text'] > 500, res
+    assert not res['broken_images'], res
+    assert res['shown_tables'] == res['tables'], res  # every table rendered (none hidden, none empty)
+    assert res['cut_code'] == 0, res
+    if SHOTS[page] == 'api': assert res['shown_tables'] >= 3, res  # show_doc's parameter tables
+    if SHOTS[page] == 'tutorial':
+        n = sum('<table class="fastprogress"' in ''.join(o.get('data', {}).get('text/html', ''))
+                for c in nb_cells('10_tutorial.pretrain.ipynb') for o in c.get('outputs', []))
+        assert res['training_tables'] == n > 0 and res['images'] > 0, res
+    png = DOCS/'screenshots'/f'{SHOTS[page]}.png'  # build artefacts: look at them
+    png.parent.mkdir(exist_ok=True); png.unlink(missing_ok=True)
+    chromium(f'--screenshot={png}', '--window-size=1280,1600', '--hide-scrollbars', f'{site[0]}/{page}')
+    with Image.open(png) as im:
+        assert im.size == (1280, 1600), im.size
+        lo, hi = im.convert('L').getextrema()
+        assert hi - lo > 100 and len(im.convert('RGB').getcolors(1 << 20) or range(1 << 20)) > 50, 'blank screenshot'
 
 def test_api_pages_like_docs_fast_ai(site):
     "show_doc: a parameter table from the docments and a source link; no import-only or test-only cells; no `<Axes: ...>` reprs."
