@@ -164,3 +164,16 @@ def test_api_pages_like_docs_fast_ai(site):
     text = text_of(page)
     assert ' '.join(hidden.split()) not in text
     for p in DOCS.glob('*.html'): assert not re.search(r'&lt;(Axes|Figure)\b', p.read_text()), p.name
+
+def test_performance_page(site):
+    "The Performance page shows every measured table in bench/results/, and a marked place for the ones not measured yet."
+    page = DOCS/'performance.html'
+    assert page.exists()
+    text = text_of(page.read_text())
+    for kind in ('cpu', 'gpu'):
+        files = sorted((ROOT/'bench'/'results').glob(f'{kind}_*.md'))
+        for f in files:
+            first = next(l for l in f.read_text().splitlines() if l.strip() and not l.startswith(('#', '|---', '```')))
+            assert ' '.join(first.strip('| ').split()[:3]) in text, (f.name, first)
+        if not files: assert f'{kind.upper()} tables: not measured yet' in text
+    if (ROOT/'bench'/'results'/'ablation_small_15ep.json').exists(): assert 'Training time of the ablation runs' in text

@@ -119,6 +119,35 @@ def nb_md(nb, pages, img=None, readme=False, page=None):
         parts += [out_md(o, pages, img, readme, page) for o in outs]
     return '\n\n'.join(p.strip('\n') for p in parts if p.strip()) + '\n'
 
+BENCH = ROOT/'bench'/'results'
+
+def performance_md():
+    "The Performance page: the measured tables of `bench/results/` (`cpu_*.md`, `gpu_*.md`, the ablation's run times)."
+    parts = ['# Performance', '> Measured numbers: the S2DTW loss, training and data loading, on CPU and GPU. Each table comes from a file in '
+             '`bench/results/`, written by the command it names; the docs build includes every such file.']
+    for kind, name, how in (('cpu', 'CPU', '`python bench/bench_s2dtw.py > bench/results/cpu_s2dtw.md` (likewise `bench_train.py`, '
+                             '`bench_data.py`)'), ('gpu', 'GPU', '`python bench/bench_s2dtw.py --device cuda > bench/results/gpu_s2dtw.md` '
+                             'on the GPU machine')):
+        parts.append(f'## {name}')
+        files = sorted(BENCH.glob(f'{kind}_*.md'))
+        for f in files:
+            text = f.read_text().strip()
+            parts.append(text if text.lstrip().startswith(('#', '|')) else fence(text))  # Markdown as is, a bench script's text fenced
+        if not files:
+            parts.append(f'!!! note "{name} tables: not measured yet"\n    This place is kept for them: {how} adds a '
+                         f'`bench/results/{kind}_*.md` file, and the next docs build shows it here.')
+    runs = BENCH/'ablation_small_15ep.json'
+    if runs.exists():  # `vtlearn ablate`'s log: one pretraining + evaluation per run, timed
+        rows, groups = json.loads(runs.read_text()), {}
+        for r in rows: groups.setdefault((r['loss'], r['tda']), []).append(r['seconds'])
+        parts.append('## Training time of the ablation runs (CPU)')
+        parts.append(f'`vtlearn ablate` (`{runs.relative_to(ROOT)}`, {len(rows)} runs): SynthHowTo small, 15 epochs of pretraining and '
+                     'the zero-shot evaluation per run, on CPU (the `seconds` the log recorded; the machine and its load are not recorded); seconds per run, mean and range over noise levels and seeds.')
+        tbl = ['| loss | TDA | runs | seconds per run | min - max |', '|---|---|---:|---:|---:|']
+        tbl += [f"| {l} | {'yes' if t else 'no'} | {len(v)} | {sum(v) / len(v):.0f} | {min(v):.0f} - {max(v):.0f} |" for (l, t), v in groups.items()]
+        parts.append('\n'.join(tbl))
+    return '\n\n'.join(parts) + '\n'
+
 def check_title_cell(path):
     "nbdev 3 drops the whole markdown cell it takes the title from: warn when that cell holds more than the frontmatter."
     cell = next((c for c in read_nb(path).cells if c.cell_type == 'markdown' and re.search(r'^#\s', c.source, re.M)), None)
@@ -165,6 +194,8 @@ def main(force='--force' in sys.argv):
         entry = {('Home' if p.stem == 'index' else fms[p].get('title', slug[p])): pages[p.stem]}
         (tutorials if _re_tutorial.match(p.stem) else nav).append(entry)
     if tutorials: nav.append({'Tutorials': tutorials})
+    (SRC/'docs'/'performance.md').write_text(performance_md())
+    nav.append({'Performance': 'performance.md'})
     mk = dict(site_name=cfg.get('title', cfg.lib_name), docs_dir='docs', use_directory_urls=False, nav=nav, extra_css=['nb.css'],
               theme=dict(name='material', font=False, features=['content.code.copy', 'navigation.top']),  # no Google fonts
               plugins=['search', 'offline'],  # both bundled: search works from file:// too, nothing fetched online
