@@ -52,6 +52,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'vtlearn.cli.evaluate_synth': ('cli.html#evaluate_synth', 'vtlearn/cli.py'),
                              'vtlearn.cli.main': ('cli.html#main', 'vtlearn/cli.py'),
                              'vtlearn.cli.pretrain': ('cli.html#pretrain', 'vtlearn/cli.py'),
+                             'vtlearn.cli.retrieval_plot': ('cli.html#retrieval_plot', 'vtlearn/cli.py'),
                              'vtlearn.cli.time_loss': ('cli.html#time_loss', 'vtlearn/cli.py')},
             'vtlearn.cli_args': { 'vtlearn.cli_args._video_args': ('cli_args.html#_video_args', 'vtlearn/cli_args.py'),
                                   'vtlearn.cli_args.cli_parser': ('cli_args.html#cli_parser', 'vtlearn/cli_args.py'),

@@ -27,7 +27,7 @@ from .finetune import (save_pretrained, save_model, load_pretrained, evaluate_re
 
 # %% auto #0
 __all__ = ['LOSSES', 'NOISE_LEVELS', 'SYNTH_TEXT', 'METRICS', 'check_parity', 'time_loss', 'check', 'RichProgress', 'pretrain',
-           'evaluate_synth', 'ablate', 'ablation_table', 'ablation_plot', 'demo', 'main']
+           'evaluate_synth', 'ablate', 'ablation_table', 'ablation_plot', 'retrieval_plot', 'demo', 'main']
 
 # %% ../nbs/09_cli.ipynb #3389dcfc
 def check_parity(backend:str='cpu', # Backend to check against the reference
@@ -260,8 +260,41 @@ def ablation_plot(rows:list, # From `ablate` (or its `runs.json`)
     return fig
 
 # %% ../nbs/09_cli.ipynb #52c704b0
+def retrieval_plot(model, # A pretrained model
+                   root:str|Path, # A SynthHowTo folder (with videos)
+                   path:str|Path|None=None, # Also save the figure there
+                   n_captions:int=4, # Captions (rows), spread over the YouCook2-style validation clips
+                   k:int=3, # Retrieved clips per caption
+                   n_frames:int=4, # Frames per clip: a strip shows the motion that tells the steps apart
+                  ):
+    "Text-to-video retrieval on the YouCook2-style validation clips: for a few captions, the top `k` clips as strips of frames."
+    import textwrap, numpy as np, matplotlib.pyplot as plt
+    root = Path(root)
+    clips = segment_items(read_youcook2(root/'youcook2_val.csv', root/'videos')[0])
+    vv, tt, _ = embed(model, eval_dataloader(model, clips, root/'features', n_segments=1, bs=64))
+    sim = tt[:, 0] @ vv[:, 0].T
+    qs = list(range(0, len(clips), max(1, len(clips) // n_captions)))[:n_captions]
+    fig = plt.figure(figsize=(3.6 * k, 2. * len(qs)), layout='constrained')
+    for sf, q in zip(np.atleast_1d(fig.subfigures(len(qs), 1)), qs):
+        rank = int((sim[q] > sim[q, q]).sum()) + 1  # of the captioned clip
+        sf.suptitle(textwrap.fill(f'Caption: "{clips[q].segments[0].text}"  (its clip ranks #{rank} of {len(clips)})', 30 * k),
+                    fontsize=9, fontweight='bold', x=0.01, ha='left')
+        for r, (ax, j) in enumerate(zip(np.atleast_1d(sf.subplots(1, k)), sim[q].topk(min(k, len(clips))).indices.tolist())):
+            s = clips[j].segments[0]
+            frames = decode_clip(clips[j].path, s.start, s.end, n_frames, None, (64, 64))  # (T, 3, H, W)
+            frames = torch.nn.functional.pad(frames, (0, 3), value=255)  # a white gap after each frame
+            ax.imshow(torch.cat(list(frames.permute(0, 2, 3, 1)), dim=1)[:, :-3].numpy())  # the frames side by side, in time order
+            ax.set_xticks([]); ax.set_yticks([])
+            hit = j == q
+            for sp in ax.spines.values(): sp.set_edgecolor('tab:green' if hit else '0.75'); sp.set_linewidth(4 if hit else 1)
+            ax.set_title(f"#{r + 1}{'  ✓ the captioned clip' if hit else ''}\n" + textwrap.fill(s.text, 40), fontsize=7.5, loc='left',
+                         color='tab:green' if hit else 'black', fontweight='bold' if hit else 'normal')
+    fig.suptitle(f'Top {k} clips for a caption ({n_frames} frames per clip, left to right; green ✓: the clip the caption narrates)', fontsize=10)
+    if path is not None: fig.savefig(path, dpi=80)
+    return fig
+
 def _plots(learn, root, out, model):
-    "Loss curve, alignment heatmaps of validation videos, and retrieval examples (the top clips of a few captions)."
+    "Loss curve, alignment heatmaps of validation videos, and retrieval examples (`retrieval_plot`)."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     learn.recorder.plot_loss(); plt.title('pretraining loss'); plt.savefig(out/'loss.png', dpi=80, bbox_inches='tight'); plt.close('all')
@@ -272,21 +305,7 @@ def _plots(learn, root, out, model):
     fig, axs = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     for i, ax in enumerate(axs[0]): show_alignment(v[i, :l[i, 0]].cpu(), e[i, :l[i, 1]].cpu(), ax=ax, title=f'validation video {i}')
     fig.savefig(out/'alignment.png', dpi=80, bbox_inches='tight'); plt.close(fig)
-    yc = read_youcook2(root/'youcook2_val.csv', root/'videos')[0]
-    clips = segment_items(yc)
-    vv, tt, ll = embed(model, eval_dataloader(model, clips, root/'features', n_segments=1, bs=64))
-    sim = tt[:, 0] @ vv[:, 0].T
-    qs = list(range(0, len(clips), max(1, len(clips) // 4)))[:4]
-    fig, axs = plt.subplots(len(qs), 3, figsize=(7.5, 2.6 * len(qs)), squeeze=False)
-    for row, q in zip(axs, qs):
-        for ax, j in zip(row, sim[q].topk(3).indices.tolist()):
-            s = clips[j].segments[0]
-            frame = decode_clip(clips[j].path, s.start, s.end, 1, None, (96, 96))[0]
-            ax.imshow(frame.permute(1, 2, 0).numpy()); ax.set_xticks([]); ax.set_yticks([])
-            ax.set_title(('✓ ' if j == q else '') + s.text, fontsize=8)
-        row[0].set_ylabel(clips[q].segments[0].text, fontsize=8, rotation=0, ha='right', va='center', wrap=True)
-    fig.suptitle('Top 3 clips for a caption (✓: the captioned clip)', fontsize=10)
-    fig.savefig(out/'retrieval.png', dpi=80, bbox_inches='tight'); plt.close(fig)
+    retrieval_plot(model, root, out/'retrieval.png'); plt.close('all')
 
 def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
          quick:bool=False, # About a minute: fewer epochs
