@@ -410,7 +410,8 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
     if args.cmd == 'ablate':
         with _progress(console) as prog:
             rows = ablate(tuple(args.losses), tuple(x == 'on' for x in args.tda), tuple(args.noise), tuple(args.seeds), args.size, args.epochs, prog,
-                          log=args.out/'runs.json', bs=args.bs)
+                          log=args.out/'runs.json', bs=args.bs,
+                          **({} if args.clip_grid is None else dict(clip_grid=args.clip_grid)))
         body = ablation_table(rows)
         head = ['noise', 'loss', 'TDA', *METRICS]
         tab = Table(title=f'Zero-shot results (%), mean ± std over {len(args.seeds)} seeds')

@@ -76,6 +76,7 @@ def cli_parser() -> argparse.ArgumentParser:
     a.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium']); a.add_argument('--epochs', type=int, default=15)
     a.add_argument('--bs', type=int, default=16)
+    a.add_argument('--clip-grid', type=int, metavar='N', help='N clips on a regular grid over each window (clip skipping exercised) instead of one per caption')
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
     return p
 
