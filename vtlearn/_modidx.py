@@ -275,6 +275,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'vtlearn.finetune.segment_items': ('finetune.html#segment_items', 'vtlearn/finetune.py')},
             'vtlearn.kernels': { 'vtlearn.kernels._cpu_flags': ('kernels.html#_cpu_flags', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._kernel_name': ('kernels.html#_kernel_name', 'vtlearn/kernels.py'),
+                                 'vtlearn.kernels.compiled_kernels_disabled': ( 'kernels.html#compiled_kernels_disabled',
+                                                                                'vtlearn/kernels.py'),
                                  'vtlearn.kernels.cuda_schedule': ('kernels.html#cuda_schedule', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels.kernel_available': ('kernels.html#kernel_available', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels.load_kernel': ('kernels.html#load_kernel', 'vtlearn/kernels.py')},

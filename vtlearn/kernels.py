@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['csrc', 'GPUS', 'load_kernel', 'kernel_available', 'cuda_schedule']
+__all__ = ['csrc', 'GPUS', 'compiled_kernels_disabled', 'load_kernel', 'kernel_available', 'cuda_schedule']
 
 # %% ../nbs/01_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
@@ -31,6 +31,10 @@ def _kernel_name(kind):
     return f'vtlearn_s2dtw_{kind}_{h.hexdigest()[:10]}'
 
 # %% ../nbs/01_kernels.ipynb #ca50be25
+def compiled_kernels_disabled() -> bool:
+    "Whether the environment variable `VTLEARN_NO_KERNELS` (set to anything but '' or '0') turns the compiled CPU and CUDA kernels off."
+    return os.environ.get('VTLEARN_NO_KERNELS', '') not in ('', '0')
+
 @functools.cache
 def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kernels`), or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
                 verbose:bool=False, # Show the compiler's output
@@ -39,6 +43,8 @@ def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kerne
     if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
         import importlib; return importlib.import_module('vtlearn.triton_kernels')
     if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda', 'triton' or 'emulator', got {kind!r}")
+    if kind in ('cpu', 'cuda') and compiled_kernels_disabled():
+        raise RuntimeError(f"the compiled {kind} S2DTW kernel is disabled (VTLEARN_NO_KERNELS={os.environ['VTLEARN_NO_KERNELS']})")
     # importing cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=..." where a CUDA toolkit is installed without a GPU
     quiet = lambda r: not r.getMessage().startswith('No CUDA runtime is found')
     logging.getLogger('torch.utils.cpp_extension').addFilter(quiet)
@@ -67,13 +73,17 @@ def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kerne
     raise err
 
 # %% ../nbs/01_kernels.ipynb #53febc4b
+@functools.cache
 def kernel_available(kind:str='cpu'): # 'cpu', 'cuda', 'triton' or 'emulator'
-    "Whether the `kind` kernel can be used here (built or buildable), without raising."
+    "Whether the `kind` kernel can be used here (built or buildable), without raising; a failed build is tried and reported once per process."
     if kind in ('cuda', 'triton') and not torch.cuda.is_available(): return False
+    if kind in ('cpu', 'cuda') and compiled_kernels_disabled(): return False
     try: load_kernel(kind); return True
     except Exception as e:
-        warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {str(e)[:200]}); "
-                      "falling back to the pure PyTorch reference, which is much slower.")
+        lines = [l for l in str(e).strip().splitlines() if l.strip()]
+        why = next((l for l in lines if 'error' in l.lower()), lines[-1] if lines else '')[:200]  # the compiler's own error line
+        warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {why}); using the pure PyTorch "
+                      "reference, which is much slower. Set VTLEARN_NO_KERNELS=1 to skip the build (and this message).", stacklevel=2)
         return False
 
 # %% ../nbs/01_kernels.ipynb #6dd1989b
