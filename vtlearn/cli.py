@@ -22,7 +22,7 @@ from .data.core import VideoTextDataLoaders
 from .data.video import decode_clip
 from .data.formats import read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner, VTLearner
-from .finetune import (save_pretrained, save_model, load_pretrained, evaluate_retrieval, evaluate_steps, evaluate_actions, action_dls,
+from .finetune import (save_pretrained, save_model, check_out_path, load_pretrained, evaluate_retrieval, evaluate_steps, evaluate_actions, action_dls,
                               action_learner, retrieval_dls, retrieval_learner, embed, eval_dataloader, segment_items)
 
 # %% auto #0
@@ -388,6 +388,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
     "Entry point of the `vtlearn` command."
     args = parse_args(argv)
     console = console or Console()
+    if args.cmd in ('pretrain', 'finetune'): check_out_path(args.out)  # now, not after training
 
     if args.cmd == 'check': sys.exit(0 if check(quick=args.quick, console=console) else 1)
     if args.cmd == 'demo': demo(args.out, args.quick, args.size, args.epochs, args.seed, console); return

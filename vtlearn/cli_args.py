@@ -6,7 +6,7 @@
 __all__ = ['LOSS_NAMES', 'NOISE_NAMES', 'cli_parser', 'parse_args', 'entry']
 
 # %% ../nbs/09a_cli_args.ipynb #68617664
-import argparse
+import argparse, sys
 from pathlib import Path
 
 LOSS_NAMES = ('s2dtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # the keys of `LOSSES` and `NOISE_LEVELS` (checked below), named here
@@ -22,9 +22,17 @@ def _video_args(p):
     p.add_argument('--size', type=int, default=128, help='decoded frame size (videos)')
     p.add_argument('--crop', type=int, default=112, help='crop size (videos)')
 
+def _positive(v:str) -> int:
+    "An integer >= 1 (batch sizes, epochs), or argparse's usage error."
+    try: n = int(v)
+    except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not an integer") from None
+    if n < 1: raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
 def cli_parser() -> argparse.ArgumentParser:
     "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."
     p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error (default: one line, exit status 2)')
     sub = p.add_subparsers(dest='cmd', required=True)
     c = sub.add_parser('check', help='build the kernels, check them against the reference, time the loss')
     c.add_argument('--quick', action='store_true', help='smaller timing runs')
@@ -32,7 +40,7 @@ def cli_parser() -> argparse.ArgumentParser:
     d.add_argument('--quick', action='store_true', help='about a minute: fewer epochs')
     d.add_argument('--out', type=Path, default=Path('vtlearn-demo'), help='folder for the model, results and plots')
     d.add_argument('--size', default='small', choices=['tiny', 'small', 'medium'], help='SynthHowTo size')
-    d.add_argument('--epochs', type=int, help='pretraining epochs (default 30, quick 15)')
+    d.add_argument('--epochs', type=_positive, help='pretraining epochs (default 30, quick 15)')
     d.add_argument('--seed', type=int, default=0)
     t = sub.add_parser('pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
     t.add_argument('--synth', choices=['tiny', 'small', 'medium'], help='generate SynthHowTo of this size and pretrain on its features')
@@ -41,8 +49,8 @@ def cli_parser() -> argparse.ArgumentParser:
     g = t.add_mutually_exclusive_group()
     g.add_argument('--videos', type=Path); g.add_argument('--features', type=Path)
     t.add_argument('--loss', default='s2dtw', choices=LOSS_NAMES); t.add_argument('--tda', action='store_true')
-    t.add_argument('--epochs', type=int, default=30); t.add_argument('--lr', type=float, default=3e-3)
-    t.add_argument('--bs', type=int, default=16); t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--epochs', type=_positive, default=30); t.add_argument('--lr', type=float, default=3e-3)
+    t.add_argument('--bs', type=_positive, default=16); t.add_argument('--seed', type=int, default=0)
     t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
@@ -63,8 +71,8 @@ def cli_parser() -> argparse.ArgumentParser:
         else:
             e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
-            e.add_argument('--epochs', type=int, default=5); e.add_argument('--lr', type=float, default=1e-3)
-            e.add_argument('--bs', type=int, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
+            e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=float, default=1e-3)
+            e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
     b = sub.add_parser('bench', help='time the contrastive S2DTW loss (forward + backward)')
     b.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when a GPU is available, else cpu')
     b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256]); b.add_argument('--N', type=int, nargs='+', default=[8, 16])
@@ -74,8 +82,8 @@ def cli_parser() -> argparse.ArgumentParser:
     a.add_argument('--noise', nargs='+', default=['none', 'default', '2x'], choices=NOISE_NAMES)
     a.add_argument('--tda', nargs='+', default=['off', 'on'], choices=['off', 'on'])
     a.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium']); a.add_argument('--epochs', type=int, default=15)
-    a.add_argument('--bs', type=int, default=16)
+    a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium']); a.add_argument('--epochs', type=_positive, default=15)
+    a.add_argument('--bs', type=_positive, default=16)
     a.add_argument('--clip-grid', type=int, metavar='N', help='N clips on a regular grid over each window (clip skipping exercised) instead of one per caption')
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
     return p
@@ -92,8 +100,12 @@ def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv
     return a
 
 def entry(argv:list|None=None):
-    "The `vtlearn` console script: check the arguments, and only then import the library (torch, fastai) and run `main`."
-    parse_args(argv)
+    "The `vtlearn` console script: check the arguments, then import the library (torch, fastai) and run `main`; a user error is one line and exit status 2."
+    a = parse_args(argv)
     from vtlearn.cli import main
-    return main(argv)
+    try: return main(argv)
+    except (ValueError, TypeError, OSError, RuntimeError) as e:  # bad values, missing or unwritable files, unusable data
+        if a.debug: raise
+        print(f"vtlearn {a.cmd}: error: {e} (--debug shows where)", file=sys.stderr)
+        sys.exit(2)
 
