@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # GPU check, run as is on a CUDA machine (one H100/H200, offline), in one call of a few minutes:
 #   bash bench/gpu_check.sh [OUTDIR]      (default: $OUT, else bench/results/gpu_run)
-# 1. tests/test_gpu.py and tests/test_triton_gpu.py: the CUDA and Triton kernels against the CPU kernel (values, gradients,
-#    alignments, every schedule), with compute-sanitizer's memcheck, racecheck and synccheck on tests/sanitize_cases.py running beside it;
-# 2. the benchmarks: bench_s2dtw.py (the contrastive path on each kernel, every size and GEMM precision; the DP alone against the
-#    special-function bound; the losses) and bench_train.py --synthetic (a vt_learner training step);
+# 1. tests/test_gpu.py and tests/test_triton_gpu.py: the CUDA and Triton kernels against the CPU kernel (values,
+#    gradients, alignments, every schedule), with compute-sanitizer's memcheck, racecheck and synccheck on
+#    tests/sanitize_cases.py running beside them;
+# 2. the benchmarks: bench_s2dtw.py (the contrastive path on each kernel, every size and GEMM precision; the DP alone
+#    against the special-function bound; the losses) and bench_train.py --synthetic (a vt_learner training step);
 # 3. `vtlearn check` on the GPU.
 # Packages the machine lacks (fastai, PyAV...) are installed from ./.whl when it exists (`bash tools/gpu_wheels.sh`
 # downloads them; carry .whl with the checkout). Without a GPU every GPU step is skipped and the script says so.
-# Every step runs even if an earlier one fails; the exit status is that of the first failure. Each step's output goes to OUTDIR/<step>.txt as well
-# (8 files at most, with the console's log).
+# Every step runs even if an earlier one fails; the exit status is that of the first failure. Each step's output goes
+# to OUTDIR/<step>.txt as well (8 files at most, with the console's log).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR="${1:-${OUT:-bench/results/gpu_run}}"; mkdir -p "$OUTDIR"
@@ -67,7 +68,7 @@ if [ ${#san_pids[@]} -gt 0 ]; then
 fi
 
 # Speed, one benchmark at a time (timings must not overlap).
-step bench_s2dtw 200 bash -c "\"$PY\" bench/bench_s2dtw.py --device cuda --reps 5 --max-seconds 3 && \"$PY\" bench/bench_s2dtw.py --device cuda --backend triton --reps 5 --max-seconds 3"
+step bench_s2dtw 200 bash -c "\"$PY\" bench/bench_s2dtw.py --device cuda --reps 5 --max-seconds 3; \"$PY\" bench/bench_s2dtw.py --device cuda --backend triton --reps 5 --max-seconds 3"
 step bench_teams 45 "$PY" bench/bench_s2dtw.py --device cuda --teams
 step bench_train 90 "$PY" bench/bench_train.py --synthetic --device cuda
 step bench_losses 60 "$PY" bench/bench_s2dtw.py --device cuda --losses
