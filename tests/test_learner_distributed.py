@@ -77,7 +77,10 @@ def test_distrib_ctx_matches_single_process():
     root = Path(tempfile.mkdtemp()); make_data(root)
     q = mp.get_context('spawn').SimpleQueue()
     procs = mp.start_processes(worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
-    res = dict(pickle.loads(q.get()) for _ in range(WORLD))
+    res = {}
+    while len(res) < WORLD:  # a worker that raises ends the wait with its traceback (ProcessRaisedException), not a hang
+        if not q.empty(): r, v = pickle.loads(q.get()); res[r] = v
+        elif procs.join(timeout=1): assert len(res) == WORLD or not q.empty(), 'the workers ended without a result'
     while not procs.join(timeout=120): pass
     learn = learner(root)
     dl = learn.dls.train
@@ -91,6 +94,7 @@ def test_distrib_ctx_matches_single_process():
     for r in range(WORLD):
         first, g, v = res[r]
         assert abs(first - single) < 1e-5 * max(1, abs(single)), (r, first, single)
-        for a, e in zip(g, grads): torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-6)
+        # float32 sums in another order (the centring's statistics are all-reduced): a few elements differ by ~2e-6
+        for a, e in zip(g, grads): torch.testing.assert_close(a, e, rtol=1e-4, atol=5e-6)
         # the metrics (R@1, R@5, median rank both ways) as in one process on the whole validation set
         np.testing.assert_allclose(v[1:], valid[1:], rtol=1e-5)

@@ -12,7 +12,7 @@ import timm
 
 # %% auto #0
 __all__ = ['configurable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool', 'TimmVideoEncoder',
-           'FeatureEncoder', 'seq_mask', 'VideoTextModel']
+           'FeatureEncoder', 'seq_mask', 'Center', 'VideoTextModel']
 
 # %% ../../nbs/05_models.core.ipynb #d9adf9f6
 _CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
@@ -183,14 +183,34 @@ def _normalize(x:Tensor) -> Tensor:
     "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
     return F.normalize(x.float(), dim=-1).to(x.dtype)
 
-def _center(x:Tensor, norm:nn.BatchNorm1d|None, mask:Tensor|None=None) -> Tensor:
-    "Batch-norm centring of the rows of `x` (..., D) (only those of `mask` in training statistics), in float32, in `x`'s dtype."
+class Center(nn.Module):
+    "Batch norm without parameters, its statistics over every data-parallel rank (not an `nn.BatchNorm1d`: DDP's SyncBatchNorm, CUDA only, leaves it alone)."
+    def __init__(self, dim:int, # Feature size D
+                 momentum:float=0.1, # Of the running statistics, as `nn.BatchNorm1d`'s
+                 eps:float=1e-5):
+        super().__init__(); self.momentum, self.eps = momentum, eps
+        self.register_buffer('running_mean', torch.zeros(dim)); self.register_buffer('running_var', torch.ones(dim))
+
+    def forward(self, x:Tensor) -> Tensor: # (n, D) rows
+        if self.training:
+            s = torch.cat([x.sum(0), (x * x).sum(0), x.new_full((1,), len(x))]).double()
+            if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+                import torch.distributed.nn.functional as dnf
+                s = dnf.all_reduce(s)  # every rank's rows, differentiably: the same statistics as one process on the whole batch
+            D, n = x.shape[-1], s[-1]
+            if n >= 2:  # one row has no batch statistics: the running ones serve
+                mean, var = s[:D] / n, (s[D:2 * D] / n - (s[:D] / n) ** 2).clamp_min(0)
+                with torch.no_grad():
+                    self.running_mean.lerp_(mean.to(x.dtype), self.momentum)
+                    self.running_var.lerp_((var * n / (n - 1)).to(x.dtype), self.momentum)
+                return ((x.double() - mean) / (var + self.eps).sqrt()).to(x.dtype)
+        return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
+
+def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
+    "Centre the rows of `x` (..., D) with `norm` (only those of `mask` count), in float32, in `x`'s dtype."
     if norm is None: return x
     rows = x.reshape(-1, x.shape[-1]) if mask is None else x[mask]
-    if norm.training and len(rows) < 2:  # one row has no batch statistics: use the running ones
-        c = F.batch_norm(rows.float(), norm.running_mean, norm.running_var, training=False, eps=norm.eps)
-    else: c = norm(rows.float())
-    c = c.to(x.dtype)
+    c = norm(rows.float()).to(x.dtype)
     return c.view(x.shape) if mask is None else x.masked_scatter(mask[..., None], c)
 
 @configurable(reset={'tokenizer': None})
@@ -206,7 +226,7 @@ class VideoTextModel(nn.Module):
         # Towers whose outputs share a large common component start with nearly parallel embeddings, which sends S2DTW's
         # soft path onto the skip cells and training onto the uniform-score plateau (see `HealthCallback`): centring removes it.
         # Only towers that declare their `out_dim` are centred.
-        norm = lambda enc: nn.BatchNorm1d(enc.out_dim, affine=False) if center and isinstance(getattr(enc, 'out_dim', None), int) else None
+        norm = lambda enc: Center(enc.out_dim) if center and isinstance(getattr(enc, 'out_dim', None), int) else None
         self.video_norm, self.text_norm = norm(video_encoder), norm(text_encoder)
 
     def encode_video(self, video:Tensor, lengths:Tensor|None=None) -> Tensor:
