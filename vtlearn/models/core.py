@@ -33,6 +33,7 @@ def configurable(cls=None, *, reset:dict|None=None):
             init(self, *args, **kwargs)
         cls.__init__ = __init__
         _CONFIGURABLE[cls.__name__] = cls
+        cls._vt_configurable = True  # in the class's own __dict__: a subclass that is not decorated itself has none
         return cls
     return wrap if cls is None else wrap(cls)
 
@@ -51,7 +52,8 @@ def model_config(model:nn.Module, # A model built from `configurable` classes (a
                 ) -> dict: # `{'class': name, 'args': {...}}`, JSON data
     "The JSON config that rebuilds `model` (weights aside) with `model_from_config`."
     a = model.__dict__.get('_init_args')
-    if a is None or _CONFIGURABLE.get(type(model).__name__) is not type(model):
+    # decorated itself (a re-definition of the class, as a notebook's, registers under the same name: loading builds the latest)
+    if a is None or not type(model).__dict__.get('_vt_configurable'):
         raise TypeError(f"{where} is a {type(model).__name__}, which vtlearn cannot describe as a config: save models built from "
                         "vtlearn's classes (a custom module: decorate it with @configurable), or use Learner.export for trusted files")
     return {'class': type(model).__name__, 'args': {k: _jsonable(v, f'{where}.{k}') for k, v in a.items()}}
