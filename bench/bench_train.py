@@ -23,7 +23,7 @@ from vtlearn.data.core import VideoTextDataLoaders
 from vtlearn.data.video import write_video
 from vtlearn.learner import vt_learner
 from vtlearn.models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel
-from vtlearn.models.text import text_encoder
+from vtlearn.models.text import create_text_encoder
 
 class StepTimer(Callback):
     "Wall time of each training step and of the loss alone (forward + backward on detached embeddings)."
@@ -61,7 +61,7 @@ def synthetic_step(device, video, bs, n_clips, frames, px, arch, feat_dim, steps
     lens = SeqLengths(torch.full((bs, 2), n_clips, device=device))
     batch = (x, text, lens)
     venc = TimmVideoEncoder(arch, 512) if video else FeatureEncoder(feat_dim, 512)
-    model = VideoTextModel(venc, text_encoder('wordpool', vocab_size=5000, out_dim=512))
+    model = VideoTextModel(venc, create_text_encoder('wordpool', vocab_size=5000, out_dim=512))
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     dls = DataLoaders(DeviceBatches(batch, steps), DeviceBatches(batch, 1), device=device)
     learn = vt_learner(dls, model=model, metrics=[], cbs=StepTimer(sync))

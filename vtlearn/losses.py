@@ -12,7 +12,7 @@ from .align import s2dtw_pairwise, soft_dtw_pairwise, _check_pair, _check_params
 
 # %% auto #0
 __all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'InfoNCELoss',
-           'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA']
+           'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses', 'create_loss']
 
 # %% ../nbs/02_losses.ipynb #487e912f
 def world() -> tuple[int, int]:
@@ -284,3 +284,17 @@ class TDA:
         if x.shape[1] == 0 or x.shape[2] == 0: raise ValueError(f"TDA expects sequences of at least one element of size >= 1, got {tuple(x.shape)}")
         if not torch.isfinite(x).all(): raise ValueError("TDA got embeddings with NaN or inf: the model diverged or its inputs are broken")
         return x.gather(1, self.permutations(x, lengths)[..., None].expand_as(x))
+
+# %% ../nbs/02_losses.ipynb #a532fb74
+_LOSSES = {'s2dtw': S2DTWLoss, 'softdtw': SoftDTWLoss, 'dtw': DTWLoss, 'milnce': MILNCELoss, 'infonce': InfoNCELoss}
+
+def list_losses() -> list:
+    "The names `create_loss` knows: S2DTW (VT-TWINS) first, then the baselines of its ablation."
+    return list(_LOSSES)
+
+def create_loss(name:str, # One of `list_losses()`
+                **kwargs, # Passed to the loss (e.g. `gamma`, `threshold`, `direction`)
+               ) -> nn.Module:
+    "The sequence contrastive loss called `name`, built with `kwargs`."
+    if name not in _LOSSES: raise ValueError(f"unknown loss {name!r}: one of {list_losses()}")
+    return _LOSSES[name](**kwargs)

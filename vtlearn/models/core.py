@@ -11,8 +11,9 @@ from torch import Tensor
 import timm
 
 # %% auto #0
-__all__ = ['configurable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool', 'TimmVideoEncoder',
-           'FeatureEncoder', 'seq_mask', 'Center', 'VideoTextModel']
+__all__ = ['EMBED_DIM', 'configurable', 'jsonable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool',
+           'list_temporal', 'create_temporal', 'TimmVideoEncoder', 'FeatureEncoder', 'seq_mask', 'Center',
+           'VideoTextModel']
 
 # %% ../../nbs/05_models.core.ipynb #d9adf9f6
 _CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
@@ -37,14 +38,16 @@ def configurable(cls=None, *, reset:dict|None=None):
         return cls
     return wrap if cls is None else wrap(cls)
 
-def _jsonable(v, where):
+def jsonable(v, # A constructor argument (or a model attribute) to store
+             where:str, # Its name, for the error message
+            ):
     "`v` as JSON data: modules as their configs, tuples as lists; anything else is refused by name."
     if isinstance(v, nn.Module): return model_config(v, where)
     if v is None or isinstance(v, (bool, int, str)): return v
     if isinstance(v, float): return v if math.isfinite(v) else {'float': str(v)}
     if isinstance(v, Path): return str(v)
-    if isinstance(v, (list, tuple)): return [_jsonable(x, f'{where}[{i}]') for i, x in enumerate(v)]
-    if isinstance(v, dict) and all(isinstance(k, str) for k in v): return {'dict': {k: _jsonable(x, f'{where}.{k}') for k, x in v.items()}}
+    if isinstance(v, (list, tuple)): return [jsonable(x, f'{where}[{i}]') for i, x in enumerate(v)]
+    if isinstance(v, dict) and all(isinstance(k, str) for k in v): return {'dict': {k: jsonable(x, f'{where}.{k}') for k, x in v.items()}}
     raise TypeError(f"cannot save {where} = {type(v).__name__} in a model config (JSON): build the model from plain arguments")
 
 def model_config(model:nn.Module, # A model built from `configurable` classes (all of vtlearn's)
@@ -56,7 +59,7 @@ def model_config(model:nn.Module, # A model built from `configurable` classes (a
     if a is None or not type(model).__dict__.get('_vt_configurable'):
         raise TypeError(f"{where} is a {type(model).__name__}, which vtlearn cannot describe as a config: save models built from "
                         "vtlearn's classes (a custom module: decorate it with @configurable), or use Learner.export for trusted files")
-    return {'class': type(model).__name__, 'args': {k: _jsonable(v, f'{where}.{k}') for k, v in a.items()}}
+    return {'class': type(model).__name__, 'args': {k: jsonable(v, f'{where}.{k}') for k, v in a.items()}}
 
 def _from_json(v):
     if isinstance(v, list): return [_from_json(x) for x in v]
@@ -77,6 +80,8 @@ def model_from_config(config:dict, # From `model_config`
 
 
 # %% ../../nbs/05_models.core.ipynb #9a52c375
+EMBED_DIM = 512  # the embedding size D of every tower, learner and recipe by default: the published models' size
+
 class AttentionPool(nn.Module):
     "Attention pooling over time: a learned query scores each frame's features; the clip is their softmax-weighted sum."
     def __init__(self, dim:int): # Feature size
@@ -95,7 +100,18 @@ class MeanPool(nn.Module):
     "The mean of the frame features over time."
     def forward(self, x:Tensor) -> Tensor: return x.mean(1)
 
-_TEMPORAL = dict(mean=lambda d: MeanPool(), conv=ConvPool, attn=AttentionPool)
+_TEMPORAL = dict(mean=lambda dim: MeanPool(), conv=ConvPool, attn=AttentionPool)
+
+def list_temporal() -> list:
+    "Names of the temporal modules of the video tower (how a clip's frame features become one vector)."
+    return list(_TEMPORAL)
+
+def create_temporal(name:str, # One of `list_temporal()`
+                    dim:int, # Feature size of the frames
+                   ) -> nn.Module: # (B, T, dim) -> (B, dim)
+    "The temporal module called `name` for `dim`-sized frame features."
+    if name not in _TEMPORAL: raise ValueError(f"temporal must be one of {list_temporal()}, got {name!r}")
+    return _TEMPORAL[name](dim)
 
 # %% ../../nbs/05_models.core.ipynb #f8e9fd99
 def _load_weights(model:nn.Module, path:Path):
@@ -121,14 +137,13 @@ def _load_weights(model:nn.Module, path:Path):
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
     def __init__(self, arch:str='resnet18', # Any timm model name (e.g. 'test_convnext' for a fast CPU demo)
-                 out_dim:int=512, # Embedding size D
+                 out_dim:int=EMBED_DIM, # Embedding size D
                  temporal:str='mean', # 'mean', 'conv' (temporal convolution) or 'attn' (attention pooling)
                  pretrained:bool|str|Path=False, # True: timm's weights (must be cached: no download here); or a local weights file
                  freeze_backbone:bool=False, # Train only the temporal module and the projection
                  **kwargs, # Passed to `timm.create_model`
                 ):
         super().__init__()
-        if temporal not in _TEMPORAL: raise ValueError(f"temporal must be one of {list(_TEMPORAL)}, got {temporal!r}")
         try: self.backbone = timm.create_model(arch, pretrained=pretrained is True, num_classes=0, **kwargs)
         except RuntimeError as e:
             if 'unknown model' in str(e).lower(): raise ValueError(f"unknown timm model {arch!r}") from e
@@ -142,7 +157,7 @@ class TimmVideoEncoder(nn.Module):
         self.freeze_backbone = freeze_backbone
         if freeze_backbone: self.backbone.requires_grad_(False)
         dim, self.out_dim = self.backbone.num_features, out_dim
-        self.temporal, self.proj = _TEMPORAL[temporal](dim), nn.Linear(dim, out_dim)
+        self.temporal, self.proj = create_temporal(temporal, dim), nn.Linear(dim, out_dim)
 
     def train(self, mode:bool=True):
         super().train(mode)
@@ -161,7 +176,7 @@ class TimmVideoEncoder(nn.Module):
 class FeatureEncoder(nn.Module):
     "Clip embeddings from pre-extracted features: a small MLP applied to each segment's feature vector."
     def __init__(self, in_dim:int, # Feature size F
-                 out_dim:int=512, # Embedding size D
+                 out_dim:int=EMBED_DIM, # Embedding size D
                  hidden:int|None=1024, # Hidden layer size; `None`: a single linear projection
                  dropout:float=0.1, # Dropout before the last layer
                 ):

@@ -10,11 +10,11 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from safetensors.torch import load_file
 from ..data.text import CaptionTokenizer, load_tokenizer
-from .core import configurable
+from .core import configurable, EMBED_DIM
 
 # %% auto #0
 __all__ = ['TextEncoder', 'WordPoolEncoder', 'TransformerTextEncoder', 'minilm_path', 'minilm_tokenizer', 'MiniLMEncoder',
-           'text_encoder']
+           'list_text_encoders', 'create_text_encoder']
 
 # %% ../../nbs/05a_models.text.ipynb #78d53c95
 def _check_ids(ids, vocab_size):
@@ -63,7 +63,7 @@ class TextEncoder(nn.Module):
 class WordPoolEncoder(TextEncoder):
     "MIL-NCE / VT-TWINS sentence encoder: word embeddings, `fc1` + ReLU, max-pool over the real words, `fc2`."
     def __init__(self, vocab_size:int, # Rows of the embedding table (`CaptionTokenizer.vocab_size`; 66,250 for `dict.npy`)
-                 out_dim:int=512, # Embedding size D
+                 out_dim:int=EMBED_DIM, # Embedding size D
                  word_dim:int=300, # Size of the word embeddings
                  hidden:int=2048, # Size of the hidden layer
                  embeddings:Tensor|None=None, # Initial `(vocab_size, word_dim)` word embeddings (e.g. word2vec); row 0 is zeroed
@@ -89,7 +89,7 @@ class WordPoolEncoder(TextEncoder):
 class TransformerTextEncoder(TextEncoder):
     "A small Transformer encoder trained from scratch: learned positions, key-padding mask, mean over the real tokens, projection."
     def __init__(self, vocab_size:int, # Number of token ids (`CaptionTokenizer.vocab_size`)
-                 out_dim:int=512, # Embedding size D
+                 out_dim:int=EMBED_DIM, # Embedding size D
                  d_model:int=256, # Width of the Transformer
                  n_layers:int=2, # Encoder layers
                  n_heads:int=4, # Attention heads (they must divide `d_model`)
@@ -266,18 +266,22 @@ class MiniLMEncoder(TextEncoder):
 # %% ../../nbs/05a_models.text.ipynb #4d5939b6
 _TEXT_ENCODERS = dict(wordpool=WordPoolEncoder, transformer=TransformerTextEncoder, minilm=MiniLMEncoder)
 
-def text_encoder(name:str, # 'wordpool', 'transformer' or 'minilm'
+def list_text_encoders() -> list:
+    "Names of the text towers `create_text_encoder` builds."
+    return list(_TEXT_ENCODERS)
+
+def create_text_encoder(name:str, # One of `list_text_encoders()`: 'wordpool', 'transformer' or 'minilm'
                  vocab_size:int|None=None, # Number of token ids (`CaptionTokenizer.vocab_size`); 'minilm' has its own
-                 out_dim:int|None=512, # Embedding size D (`None` for 'minilm': its 384-d output, no projection)
+                 out_dim:int|None=EMBED_DIM, # Embedding size D (`None` for 'minilm': its 384-d output, no projection)
                  **kwargs, # Passed on to the tower's class
                 ) -> TextEncoder:
-    "A text tower by name: `WordPoolEncoder`, `TransformerTextEncoder` or `MiniLMEncoder`."
-    if name not in _TEXT_ENCODERS: raise ValueError(f"unknown text encoder {name!r}: choose one of {list(_TEXT_ENCODERS)}")
+    "The text tower called `name`: `WordPoolEncoder`, `TransformerTextEncoder` or `MiniLMEncoder`."
+    if name not in _TEXT_ENCODERS: raise ValueError(f"unknown text encoder {name!r}: choose one of {list_text_encoders()}")
     if name == 'minilm':
         enc = MiniLMEncoder(out_dim=out_dim, **kwargs)
         if vocab_size is not None and vocab_size != enc.vocab_size:
             raise ValueError(f"'minilm' reads the ids of minilm_tokenizer() (vocab_size={enc.vocab_size}), got vocab_size={vocab_size}")
         return enc
-    if vocab_size is None: raise ValueError(f"text_encoder({name!r}) needs vocab_size (the tokenizer's CaptionTokenizer.vocab_size)")
-    if out_dim is None: raise ValueError(f"text_encoder({name!r}) needs an out_dim")
+    if vocab_size is None: raise ValueError(f"create_text_encoder({name!r}) needs vocab_size (the tokenizer's CaptionTokenizer.vocab_size)")
+    if out_dim is None: raise ValueError(f"create_text_encoder({name!r}) needs an out_dim")
     return _TEXT_ENCODERS[name](vocab_size, out_dim=out_dim, **kwargs)
