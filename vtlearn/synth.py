@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv, hashlib, io, json, logging, math, os, shutil, zlib
 from dataclasses import dataclass
 from pathlib import Path
+from fastcore.basics import AttrDict
 import numpy as np
 from .data.video import write_video
+from .data.text import is_int
 
 # %% auto #0
 __all__ = ['ACTIONS', 'COLOURS', 'SHAPES', 'COLOUR_WORDS', 'SHAPE_WORDS', 'ACTION_TEMPLATES', 'PREFIXES', 'SUFFIXES', 'FILLERS',
-           'NOISE_DEFAULTS', 'NO_NOISE', 'FEATURE_NAMES', 'SIZES', 'SYNTH_VERSION', 'synth_rng', 'Step', 'step_caption',
-           'filler_caption', 'make_tasks', 'render_video', 'render_clip', 'plan_video', 'plan_times', 'narrate',
-           'video_features', 'synth_cache_dir', 'synth_howto']
+           'NOISE_DEFAULTS', 'NO_NOISE', 'NOISE_LEVELS', 'FEATURE_NAMES', 'SIZES', 'SYNTH_VERSION', 'synth_rng', 'Step',
+           'step_caption', 'filler_caption', 'make_tasks', 'render_video', 'render_clip', 'plan_video', 'plan_times',
+           'narrate', 'video_features', 'synth_cache_dir', 'synth_howto', 'synth_files']
 
 # %% ../nbs/04_synth.ipynb #0a83b03e
 ACTIONS = ('move_right', 'move_left', 'move_up', 'move_down', 'orbit', 'grow', 'shrink', 'pulse', 'blink', 'bounce',
@@ -96,16 +98,14 @@ def filler_caption(rng:np.random.Generator, # Draws the filler
     return f.format(c=list(COLOURS)[rng.integers(len(COLOURS))], s=SHAPES[rng.integers(len(SHAPES))])
 
 # %% ../nbs/04_synth.ipynb #e3f41437
-def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
 def make_tasks(n_tasks:int, # Number of tasks, >= 1
                seed:int=0, # Seed of the dataset
                n_steps:tuple=(4, 7), # Range (inclusive) of the number of steps of a task, within [1, 192]
               ) -> list[dict]: # `[{task_id, name, steps}]`
     "Tasks: ordered lists of distinct `Step`s drawn from the shared vocabulary, with an id (`'100'`, `'101'`...) and a name."
-    if not _is_int(n_tasks) or n_tasks < 1: raise ValueError(f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    if not is_int(n_tasks) or n_tasks < 1: raise ValueError(f"n_tasks must be an integer >= 1, got {n_tasks!r}")
     n_all = len(ACTIONS) * len(COLOURS) * len(SHAPES)  # the distinct steps: a task of more would be drawn forever
-    if not (isinstance(n_steps, (tuple, list)) and len(n_steps) == 2 and all(map(_is_int, n_steps)) and 1 <= n_steps[0] <= n_steps[1] <= n_all):
+    if not (isinstance(n_steps, (tuple, list)) and len(n_steps) == 2 and all(map(is_int, n_steps)) and 1 <= n_steps[0] <= n_steps[1] <= n_all):
         raise ValueError(f"n_steps must be a pair (lo, hi) of integers with 1 <= lo <= hi <= {n_all} (the distinct steps), got {n_steps!r}")
     rng = synth_rng(seed, 'tasks')
     names = rng.permutation(len(_TASK_ADJ) * len(_TASK_NOUN))
@@ -205,7 +205,7 @@ def render_clip(step:Step, # The step to perform
                 size:tuple=(64, 64), # Frame (height, width)
                ) -> np.ndarray: # (n_frames, H, W, 3) uint8
     "A clip of one step alone, on its own background."
-    if not _is_int(n_frames) or n_frames < 1: raise ValueError(f"n_frames must be an integer >= 1, got {n_frames!r}")
+    if not is_int(n_frames) or n_frames < 1: raise ValueError(f"n_frames must be an integer >= 1, got {n_frames!r}")
     return render_video([(n_frames, 'step', step)], synth_rng(seed, 'clip', step.name), size)
 
 # %% ../nbs/04_synth.ipynb #408414da
@@ -246,6 +246,7 @@ def plan_times(plan:list, # Segments from `plan_video`
 # %% ../nbs/04_synth.ipynb #62242389
 NOISE_DEFAULTS = dict(shift=1.5, drop=0.2, filler=0.5, swap=0.1)
 NO_NOISE = dict(shift=0., drop=0., filler=0., swap=0.)
+NOISE_LEVELS = {'none': NO_NOISE, 'default': NOISE_DEFAULTS, '2x': {k: 2 * v for k, v in NOISE_DEFAULTS.items()}}  # the ablation's levels
 
 def _check_noise(shift, drop, filler, swap):
     for k, v, hi in (('shift', shift, math.inf), ('drop', drop, 1), ('filler', filler, 20), ('swap', swap, 1)):
@@ -611,3 +612,13 @@ def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named
     finally:
         for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return root
+
+# %% ../nbs/04_synth.ipynb #20faeb7b
+def synth_files(root:str|Path, # A folder from `synth_howto`
+               ) -> AttrDict: # Paths by role: `train_csv`, `captions`, `features`, `videos`, `youcook2`, `msrvtt`, `crosstask`, `crosstask_tasks`, `ucf`, `ucf_videos`, `ucf_features`
+    "The files of a SynthHowTo folder by role: HowTo100M-format training data and the held-out sets in their real formats."
+    root = Path(root)
+    return AttrDict(train_csv=root/'train.csv', captions=root/'captions', features=root/'features', videos=root/'videos',
+                    youcook2=root/'youcook2_val.csv', msrvtt=root/'msrvtt_test.csv', crosstask=root/'crosstask'/'crosstask_val.csv',
+                    crosstask_tasks=root/'crosstask'/'tasks_primary.txt', ucf=root/'ucf_actions.csv', ucf_videos=root/'ucf',
+                    ucf_features=root/'features'/'ucf')

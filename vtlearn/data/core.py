@@ -28,8 +28,8 @@ from .formats import VideoItem, Segment, DataReport, read_howto100m
 __all__ = ['ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback', 'SeqRef',
            'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
            'DecodeClips', 'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock',
-           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'VideoTextDL', 'VideoTextDataLoaders', 'feature_items',
-           'show_batch']
+           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'VideoTextDataLoaders',
+           'feature_items', 'show_batch']
 
 # %% ../../nbs/03_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -289,7 +289,10 @@ def LengthsBlock(n_segments:int=8, # Segments per sample (N)
     return TransformBlock(type_tfms=MakeRef(LengthsRef), item_tfms=[SampleWindow(n_segments), CountLengths(n_segments, grid)])
 
 # %% ../../nbs/03_data.core.ipynb #207f8834
-def _check_items(items, issues, check_videos):
+def check_items(items:list, # `VideoItem`s
+                issues:LoadIssues, # Where the dropped items are counted
+                check_videos:bool, # Open every video (else keep the items as they are)
+               ) -> list: # The items that can be read
     "Drop the items whose video cannot even be opened (counted and logged); fail clearly if none is left."
     good = []
     for it in items:
@@ -337,7 +340,7 @@ class VideoTextDataLoaders(DataLoaders):
                   ):
         "Build the DataLoaders from `VideoItem`s."
         issues = LoadIssues()
-        items = _check_items(items, issues, check_videos and not features)
+        items = check_items(items, issues, check_videos and not features)
         # split once: a random splitter gives another split at each call, and the tokenizer must see only the training items
         splits = (splitter or RandomSplitter(valid_pct, seed=seed))(items)
         if tokenizer is None:

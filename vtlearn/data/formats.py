@@ -12,8 +12,9 @@ import pandas as pd
 from .video import find_video, VIDEO_EXTS
 
 # %% auto #0
-__all__ = ['MAX_CAPTION_CHARS', 'Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2', 'read_crosstask',
-           'read_crosstask_steps', 'read_msrvtt', 'read_action_csv', 'read_action_folders']
+__all__ = ['MAX_CAPTION_CHARS', 'DATASET_FORMATS', 'Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2',
+           'read_crosstask', 'read_crosstask_steps', 'read_msrvtt', 'read_action_csv', 'read_action_folders',
+           'read_dataset']
 
 # %% ../../nbs/03c_data.formats.ipynb #5c13e5ef
 @dataclass
@@ -342,3 +343,18 @@ def read_action_folders(root:str|Path, # Folder of class folders: `root/<label>/
             if f.suffix.lower() not in exts: report.add('not_video', rel); continue
             items.append(VideoItem(rel, f, [], label=d.name))
     return _finish(items, report)
+
+# %% ../../nbs/03c_data.formats.ipynb #edff36b9
+DATASET_FORMATS = ('youcook2', 'msrvtt', 'crosstask', 'ucf')
+
+def read_dataset(fmt:str, # One of `DATASET_FORMATS` ('ucf': UCF101 or HMDB51 split CSVs)
+                 csv:str|Path, # The annotations
+                 video_root:str|Path|None=None, # Folder of the videos (`None`: features are used)
+                 split:int=1, # 'ucf': the split
+                 train:bool=True, # 'ucf': the training videos of the split (else its test videos)
+                ) -> list: # `VideoItem`s
+    "The items of a dataset in one of the supported formats (the report of problems is logged by the reader)."
+    if fmt == 'ucf': return read_action_csv(csv, video_root, split=split, train=train)[0]
+    readers = dict(youcook2=read_youcook2, msrvtt=read_msrvtt, crosstask=read_crosstask)
+    if fmt not in readers: raise ValueError(f"unknown format {fmt!r}: one of {list(DATASET_FORMATS)}")
+    return readers[fmt](csv, video_root)[0]

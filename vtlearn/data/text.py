@@ -12,7 +12,7 @@ from torch import Tensor
 from tokenizers import Tokenizer, Regex, decoders, models, normalizers, pre_tokenizers, trainers
 
 # %% auto #0
-__all__ = ['PAD', 'UNK', 'train_tokenizer', 'load_tokenizer', 'word_tokenizer', 'CaptionTokenizer']
+__all__ = ['PAD', 'UNK', 'train_tokenizer', 'load_tokenizer', 'word_tokenizer', 'is_int', 'CaptionTokenizer']
 
 # %% ../../nbs/03b_data.text.ipynb #76e33818
 PAD, UNK = '[PAD]', '[UNK]'
@@ -93,9 +93,12 @@ def word_tokenizer(words, # A list of words (id = index + 1), or the path of a `
     tok.enable_padding(pad_id=0, pad_token=PAD)
     return tok
 
-# %% ../../nbs/03b_data.text.ipynb #074cd7d4
-def _is_int(x): return isinstance(x, int) and not isinstance(x, bool)
+# %% ../../nbs/03b_data.text.ipynb #8ed8641b
+def is_int(x) -> bool:
+    "Whether `x` is an integer (Python or NumPy), not a bool: what arguments that count things accept."
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
+# %% ../../nbs/03b_data.text.ipynb #074cd7d4
 class CaptionTokenizer:
     "Captions -> `(ids, lengths)`: int64 `(n, max_tokens)` ids padded with `0` and truncated, and `(n,)` lengths."
     def __init__(self, tokenizer:Tokenizer|str|Path, # A `tokenizers.Tokenizer`, or the path of a `tokenizer.json`
@@ -105,7 +108,7 @@ class CaptionTokenizer:
         if isinstance(tokenizer, (str, Path)): tokenizer = load_tokenizer(tokenizer)
         if not isinstance(tokenizer, Tokenizer):
             raise TypeError(f"tokenizer must be a tokenizers.Tokenizer or a path, got {type(tokenizer).__name__}")
-        if not _is_int(max_tokens) or max_tokens < 1: raise ValueError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        if not is_int(max_tokens) or max_tokens < 1: raise ValueError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
         t0 = tokenizer.id_to_token(0)
         if t0 is not None and 'pad' not in t0.lower():
             raise ValueError(f"id 0 of this tokenizer is {t0!r}, not a padding token: CaptionTokenizer pads with 0")
