@@ -4,30 +4,32 @@
 
 # %% ../nbs/07_learner.ipynb #2879bdcc
 from __future__ import annotations
-import math, warnings
+import inspect, math, warnings
 import torch, torch.nn as nn
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.foundation import L
-from fastcore.basics import patch
-from fastai.distributed import DistributedDL
+from fastcore.basics import ifnone, store_attr
+from fastcore.meta import delegates
+from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *
-import fastai.callback.progress as _progress
-from fastprogress.fastprogress import NBMasterBar, NBProgressBar, show_styles, Div
-from fastai.torch_core import params
+from fastai.callback.progress import ProgressCallback
+from fastai.torch_core import params, rank_distrib
 from .losses import S2DTWLoss, TDA, world
 from .align import s2dtw, s2dtw_alignment, _check_pair
 from .metrics import retrieval_metrics_for, sequence_similarity
-from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, seq_mask
-from .models.text import text_encoder
+from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, seq_mask, EMBED_DIM
+from .models.text import create_text_encoder
 from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
+from .data.text import CaptionTokenizer
 
 # %% auto #0
-__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'HealthCallback', 'vt_splitter',
-           'VTLearner', 'vt_learner', 'final_tables']
+__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'GlooDistributedDL',
+           'VTDistributedTrainer', 'HealthCallback', 'vt_splitter', 'ParallelLearner', 'VTLearner', 'create_vt_model',
+           'vt_learner']
 
 # %% ../nbs/07_learner.ipynb #131db297
 class ContrastiveLoss(nn.Module):
@@ -36,8 +38,8 @@ class ContrastiveLoss(nn.Module):
         super().__init__()
         if isinstance(loss, type): raise TypeError(f"pass a loss instance, e.g. `{loss.__name__}()`, not the class {loss.__name__}")
         if not isinstance(loss, nn.Module):
-            raise TypeError(f"the loss must be an nn.Module such as `S2DTWLoss()` (`vtlearn.cli.LOSSES` maps the command line's "
-                            f"names to losses), got {type(loss).__name__} {loss!r}")
+            raise TypeError(f"the loss must be an nn.Module such as `S2DTWLoss()` (`create_loss` builds one by "
+                            f"name), got {type(loss).__name__} {loss!r}")
         self.loss = loss
     def forward(self, pred:tuple, lengths:Tensor|None=None) -> Tensor:
         v, t = pred
@@ -58,19 +60,18 @@ class ContrastiveCallback(Callback):
 # %% ../nbs/07_learner.ipynb #fe0da3b9
 class TDACallback(Callback):
     "Temporal data augmentation (`vtlearn.losses.TDA`) of the clip and caption embeddings during training (opt-in)."
-    order = -5
+    order, run_valid = -5, False
     def __init__(self, tda:TDA|None=None): self.tda = tda or TDA()
     def after_pred(self):
-        if not self.training: return
         (v, t), lens = self.learn.pred, self.learn.yb[0]
         self.learn.pred = (self.tda(v, lens[:, 0]), self.tda(t, lens[:, 1]))
 
 class AlignmentCallback(Callback):
     "The mean soft alignment (clips x captions) of the matching validation pairs, each epoch; `plot()` draws the last."
+    run_train = False
     def __init__(self, **kwargs): self.kwargs, self.history = kwargs, []  # S2DTW parameters
     def before_validate(self): self.total, self.n = None, 0
     def after_batch(self):
-        if self.training: return
         (v, t), lens = self.learn.pred, self.learn.yb[0]
         A = s2dtw_alignment(v.float(), t.float(), video_lengths=lens[:, 0], text_lengths=lens[:, 1], **self.kwargs).sum(0).cpu()
         self.total, self.n = (A if self.total is None else self.total + A), self.n + len(v)
@@ -84,12 +85,16 @@ class AlignmentCallback(Callback):
         return ax
 
 # %% ../nbs/07_learner.ipynb #54697ebf
-@patch
-def _broadcast(self:DistributedDL, t, rank):
-    "Broadcast `t` from `rank` on the device the process group's backend uses (CUDA for NCCL, CPU for gloo)."
-    t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-    dist.broadcast(t, rank)
-    return t.cpu().tolist()
+class GlooDistributedDL(DistributedDL):
+    "fastai's `DistributedDL`, broadcasting the sample order on the device of the process group's backend (CUDA for NCCL, the CPU for gloo)."
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+        dist.broadcast(t, rank)
+        return t.cpu().tolist()
+
+class VTDistributedTrainer(DistributedTrainer):
+    "fastai's `DistributedTrainer`, wrapping the DataLoaders in `GlooDistributedDL`: data parallel on CPUs (gloo) and GPUs (NCCL)."
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else GlooDistributedDL(dl, device=self.learn.model.device)
 
 # %% ../nbs/07_learner.ipynb #07b98cb3
 def _mean_cross_cosine(x:Tensor, mask:Tensor) -> float:
@@ -160,7 +165,18 @@ def vt_splitter(model:VideoTextModel) -> list:
     ps = [p for p in model.parameters() if id(p) not in frozen]
     return [[p for p in ps if id(p) in body], [p for p in ps if id(p) not in body]]
 
-class VTLearner(Learner):
+# %% ../nbs/07_learner.ipynb #6ce66ecc
+class ParallelLearner(Learner):
+    "A fastai `Learner` whose `distrib_ctx` trains data parallel on CPUs (gloo) as on GPUs (NCCL)."
+    @delegates(DistributedTrainer)
+    def to_distributed(self, sync_bn:bool=True, **kwargs):
+        "fastai's `to_distributed` (what `distrib_ctx` calls), with `VTDistributedTrainer`: gloo works as NCCL does."
+        self.add_cb(VTDistributedTrainer(sync_bn, **kwargs))
+        if rank_distrib(): self.remove_cb(ProgressCallback)
+        return self
+
+# %% ../nbs/07_learner.ipynb #df5f63ff
+class VTLearner(ParallelLearner):
     "A `Learner` for video-text models; `show_results` shows the videos retrieved for a few captions."
     def show_results(self, ds_idx:int=1, max_n:int=3, k:int=3, **kwargs):
         "For `max_n` validation samples, their captions and the `k` videos of the batch retrieved first (`*` = the right one)."
@@ -187,57 +203,60 @@ class VTLearner(Learner):
         for i in range(n):
             print(f"captions {i}: {' / '.join(samples[i][1][:3])} -> videos {['*%d' % j if j == i else str(j) for j in top[i].tolist()]}")
 
+
+# %% ../nbs/07_learner.ipynb #4f2a82d4
+def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.tokenizer`): its vocabulary sizes the text tower
+                    video_arch:str='test_convnext', # timm backbone of the video tower, applied to each frame (clips)
+                    n_features:int|None=None, # Size F of pre-extracted clip features: an MLP video tower instead of `video_arch`
+                    text_arch:str='wordpool', # One of `list_text_encoders()`
+                    out_dim:int=EMBED_DIM, # Embedding size D of both towers
+                    temporal:str='mean', # One of `list_temporal()`: how a clip's frames are pooled
+                    pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a weights file)
+                    freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
+                    text_kwargs:dict|None=None, # Passed to the text tower (`create_text_encoder`)
+                    center:bool=True, # Centre each tower's output before normalising it (see `VideoTextModel`)
+                   ) -> VideoTextModel:
+    "A two-tower video-text model, as `create_vision_model` builds a vision model: the video tower, the text tower and the tokenizer."
+    if not isinstance(tokenizer, CaptionTokenizer): raise TypeError(f"tokenizer must be a CaptionTokenizer, got {type(tokenizer).__name__}")
+    if isinstance(out_dim, bool) or not isinstance(out_dim, int): raise TypeError(f"out_dim must be an integer, got {out_dim!r}")
+    if out_dim < 1: raise ValueError(f"out_dim must be >= 1, got {out_dim}")
+    video = (FeatureEncoder(n_features, out_dim) if n_features is not None else
+             TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
+    text = create_text_encoder(text_arch, vocab_size=tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
+    return VideoTextModel(video, text, tokenizer, center=center)
+
+# %% ../nbs/07_learner.ipynb #0c98c3a6
+_MODEL_ARGS = set(inspect.signature(create_vt_model).parameters) - {'tokenizer', 'n_features'}
+
+@delegates(create_vt_model, but=['tokenizer', 'n_features'])
 def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
                video_arch:str='test_convnext', # timm backbone of the video tower (ignored for features)
-               text_arch:str='wordpool', # 'wordpool', 'transformer' or 'minilm' (see `vtlearn.models.text`)
-               out_dim:int=256, # Embedding size
                loss_func:nn.Module|None=None, # A loss of `vtlearn.losses` (default: `S2DTWLoss()`); the model holds it as `model.loss`
                tda:bool|TDA=False, # Temporal data augmentation of the embeddings during training
-               temporal:str='mean', # Temporal module of the video tower
-               pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a file)
-               freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
+               pretrained:bool|str=False, # Pretrained video backbone; the learner then starts frozen (train the heads, then `unfreeze`), as `vision_learner`
+               model:nn.Module|None=None, # A ready two-tower model (e.g. pretrained) instead of building one with `create_vt_model`
+               splitter=None, # Parameter groups for `freeze`/`fine_tune` (default: `vt_splitter`)
                metrics:list|None=None, # Default: t2v and v2t R@1/5/10 and MedR by S2DTW on the validation set
-               model:nn.Module|None=None, # A ready two-tower model (e.g. pretrained) instead of building one from the arguments above
                cbs:list|None=None, # More callbacks
-               text_kwargs:dict|None=None, # Passed to the text tower
-               **kwargs, # Passed to `Learner`
+               **kwargs, # Passed to `create_vt_model` (`text_arch`, `out_dim`...), the rest to `Learner`
               ) -> VTLearner:
     "A fastai `Learner` training a two-tower video-text model with a contrastive sequence loss."
     if not isinstance(dls, DataLoaders): raise TypeError(f"dls must be fastai DataLoaders (`VideoTextDataLoaders`), got {type(dls).__name__}")
-    if isinstance(out_dim, bool) or not isinstance(out_dim, int): raise TypeError(f"out_dim must be an integer, got {out_dim!r}")
-    if out_dim < 1: raise ValueError(f"out_dim must be >= 1, got {out_dim}")
     if not isinstance(tda, (bool, TDA)): raise TypeError(f"tda must be True, False or a `TDA`, got {tda!r}")
     if metrics is not None and not all(isinstance(m, Metric) or callable(m) for m in L(metrics)):
         raise TypeError(f"metrics must be a list of fastai metrics or functions, got {metrics!r}")
-    if model is not None and not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    loss = ContrastiveLoss(S2DTWLoss() if loss_func is None else loss_func)
+    margs = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_ARGS}
+    loss = ContrastiveLoss(ifnone(loss_func, S2DTWLoss()))
     if model is None:
         x = dls.one_batch()[0]
-        video = (FeatureEncoder(x.shape[-1], out_dim) if isinstance(x, FeatureSeq) else
-                 TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
-        text = text_encoder(text_arch, vocab_size=dls.tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
-        model = VideoTextModel(video, text, dls.tokenizer)
+        model = create_vt_model(dls.tokenizer, video_arch, x.shape[-1] if isinstance(x, FeatureSeq) else None, pretrained=pretrained, **margs)
+    elif not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    elif margs: raise TypeError(f"a ready model is given, so {sorted(margs)} would be ignored: build the model with them instead")
     model.loss = loss.loss  # the loss's parameters (InfoNCE's temperature) are the model's: optimised, saved, synced by DDP
     cb = [ContrastiveCallback(), HealthCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
-    return VTLearner(dls, model, loss_func=loss, metrics=retrieval_metrics_for() if metrics is None else metrics,
-                     cbs=cb + L(cbs), splitter=vt_splitter, **kwargs)
-
-# %% ../nbs/07_learner.ipynb #a77dc9db
-class _FinalTable(NBMasterBar):
-    "fastai's training table, displayed once at the end of the fit."
-    def on_iter_begin(self): self.main_bar._parent_show = lambda *a: None
-    def show(self): pass
-    def on_iter_end(self):
-        from IPython.display import display
-        show_styles(); display(Div(*self.text_parts))
-
-class _NoBar(NBProgressBar):
-    "A progress bar that shows nothing (`validate`, `get_preds`)."
-    def on_iter_begin(self): pass
-    def on_update(self, val, text): pass
-    def on_iter_end(self): pass
-
-def final_tables():
-    "Make fastai show each fit's results table once, at its end, and no progress bars: for notebooks executed and saved headless."
-    _progress.master_bar, _progress.progress_bar = _FinalTable, _NoBar
+    learn = VTLearner(dls, model, loss_func=loss, metrics=ifnone(metrics, retrieval_metrics_for()), cbs=cb + L(cbs),
+                      splitter=ifnone(splitter, vt_splitter), **kwargs)
+    if pretrained: learn.freeze()
+    store_attr('video_arch,pretrained,tda', self=learn, **margs)
+    return learn
