@@ -9,13 +9,14 @@ YouCook2-style R@1. Writes bench/results/plateau_small_15ep.json (plotted in the
 import argparse, json, time, warnings
 from pathlib import Path
 from fastai.torch_core import set_seed
-from vtlearn.cli import evaluate_synth, NOISE_LEVELS, SYNTH_TEXT
+from vtlearn.experiments import evaluate_synth, SYNTH_MODEL
+from vtlearn.synth import NOISE_LEVELS
 from vtlearn.synth import synth_howto
 from vtlearn.data.core import VideoTextDataLoaders
 from vtlearn.learner import vt_learner
 from vtlearn.losses import S2DTWLoss
 from vtlearn.models.core import FeatureEncoder, VideoTextModel
-from vtlearn.models.text import text_encoder
+from vtlearn.models.text import create_text_encoder
 
 def run(noise, seed, center, epochs=15):
     root = synth_howto(size='small', features=True, videos=False, **NOISE_LEVELS[noise])
@@ -23,7 +24,7 @@ def run(noise, seed, center, epochs=15):
     dls = VideoTextDataLoaders.from_features(root/'train.csv', root/'captions', root/'features', bs=16, n_segments=8, seed=seed)
     # the model vt_learner builds, with the centring on or off
     model = VideoTextModel(FeatureEncoder(dls.one_batch()[0].shape[-1], 64),
-                           text_encoder('wordpool', vocab_size=dls.tokenizer.vocab_size, out_dim=64, **SYNTH_TEXT), dls.tokenizer, center=center)
+                           create_text_encoder('wordpool', vocab_size=dls.tokenizer.vocab_size, out_dim=SYNTH_MODEL['out_dim'], **SYNTH_MODEL['text_kwargs']), dls.tokenizer, center=center)
     learn = vt_learner(dls, loss_func=S2DTWLoss(), model=model, metrics=[])
     t0 = time.time()
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, 3e-3)

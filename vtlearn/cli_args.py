@@ -9,7 +9,7 @@ __all__ = ['LOSS_NAMES', 'NOISE_NAMES', 'cli_parser', 'parse_args', 'entry']
 import argparse, sys
 from pathlib import Path
 
-LOSS_NAMES = ('s2dtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # the keys of `LOSSES` and `NOISE_LEVELS` (checked below), named here
+LOSS_NAMES = ('s2dtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # `list_losses()` and the keys of `NOISE_LEVELS` (checked below), named here
 NOISE_NAMES = ('none', 'default', '2x')                         # so that building the parser imports neither torch nor fastai
 
 def _video_args(p):
@@ -53,6 +53,8 @@ def cli_parser() -> argparse.ArgumentParser:
     t.add_argument('--bs', type=_positive, default=16); t.add_argument('--seed', type=int, default=0)
     t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
+    t.add_argument('--checkpoints', type=Path, help='folder of the per-epoch checkpoint (default: <out>.checkpoints)')
+    t.add_argument('--resume', action='store_true', help='continue from the last epoch checkpoint')
     for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
                       ('eval', 'zero-shot evaluation: retrieval, step localization or action recognition')):
         e = sub.add_parser(name, help=hlp)
@@ -73,6 +75,13 @@ def cli_parser() -> argparse.ArgumentParser:
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
             e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=float, default=1e-3)
             e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
+    s = sub.add_parser('shard', help='write a HowTo100M-format folder (videos or features, with captions) to WebDataset tar shards')
+    s.add_argument('csv', type=Path, help='HowTo100M-format CSV (video_path column)')
+    s.add_argument('--captions', type=Path, required=True, help='caption folder (<video_id>.json) or JSON file')
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument('--videos', type=Path, help='folder of the videos'); g.add_argument('--features', type=Path, help='folder of <video_id>.npy features')
+    s.add_argument('--out', type=Path, default=Path('shards'), help='folder for shard-000000.tar... and index.json')
+    s.add_argument('--shard-size', type=_positive, default=1000, help='videos per shard')
     b = sub.add_parser('bench', help='time the contrastive S2DTW loss (forward + backward)')
     b.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when a GPU is available, else cpu')
     b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256]); b.add_argument('--N', type=int, nargs='+', default=[8, 16])
