@@ -1,6 +1,6 @@
 """Triton kernels vs the CPU kernel of S2DTW / soft-DTW on a GPU (needs CUDA and Triton; skipped otherwise).
 
-Loads `vtlearn.triton_kernels` and the CPU extension straight from vtlearn/csrc (nothing that needs fastai) and compares
+Loads `vtlearn.triton_kernels` and the CPU kernel with `vtlearn.kernels.load_kernel` (nothing that needs fastai) and compares
 forward, backward and alignment on random inputs, with the tolerances and cases of tests/test_gpu.py (a smaller set):
 float64 to 1e-9, float32 to 2e-5 forward and 2e-4 backward, relative to the largest magnitude of the reference.
 """
@@ -11,16 +11,14 @@ if not torch.cuda.is_available():
     pytest.skip('CUDA is not available', allow_module_level=True)
 pytest.importorskip('triton')
 
-from test_gpu import CSRC, make_case, compare  # noqa: E402  (the CUDA parity test's cases and comparison)
-from torch.utils.cpp_extension import load  # noqa: E402
+from test_gpu import make_case, compare  # noqa: E402  (the CUDA parity test's cases and comparison)
+from vtlearn.kernels import load_kernel  # noqa: E402
 import vtlearn.triton_kernels as tk  # noqa: E402
 
 
 @pytest.fixture(scope='module')
 def ext():
-    cpu = load('vt_test_s2dtw_cpu', [str(CSRC / 's2dtw_cpu.cpp')], extra_cflags=['-O3', '-fopenmp', '-march=native'],
-               extra_ldflags=['-fopenmp'])
-    return cpu, tk
+    return load_kernel('cpu'), tk
 
 
 @pytest.mark.parametrize('N,M,pairwise,plain,gamma', [

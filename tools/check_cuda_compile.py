@@ -3,9 +3,10 @@
 1. nvcc -c vtlearn/csrc/s2dtw_cuda.cu with the flags torch.utils.cpp_extension uses, for sm_90 and sm_80: fails on an
    nvcc error, on a warning in vtlearn/csrc, or on a register spill in a float32 kernel (the float64 kernels serve the
    parity tests; a few spilled bytes there are reported, not failed);
-2. the extension built, linked and imported the way vtlearn loads it (`load_kernel('cuda')`, sm_90 only, in a temporary
-   cache), and its entry points called with the arguments vtlearn passes: they must get as far as the kernel's own
-   argument check ("cost must be a CUDA tensor"), which catches link errors and binding mismatches.
+2. the extension built, linked and loaded the way vtlearn loads it (`load_kernel('cuda')`, sm_90 only, in a temporary
+   cache): its CUDA kernels must be registered for the three operators, and called (through the dispatcher's CUDA key)
+   with the arguments vtlearn passes they must get as far as the kernel's own argument check ("cost must be a CUDA
+   tensor"), which catches link errors and schema mismatches.
 Exits 0 with a message when nvcc is missing."""
 import os, shutil, subprocess, sys, sysconfig, tempfile, time
 from pathlib import Path
@@ -17,13 +18,17 @@ CALLS = r'''
 import torch
 from vtlearn.kernels import load_kernel
 m = load_kernel('cuda')
+ops = ('dtw_forward', 'dtw_backward', 'dtw_forward_backward')
+missing = [n for n in ops if not torch._C._dispatch_has_kernel_for_dispatch_key(f'vtlearn::{n}', 'CUDA')]
+if missing: raise SystemExit(f'no CUDA kernel registered for {missing}')
 cost, vl, tl = torch.zeros(1, 2, 3), torch.tensor([2]), torch.tensor([3])
-for name, call in (('forward', lambda: m.forward(cost, vl, tl, False, False, 0.1, 0.1, 0.5)),
-                   ('backward', lambda: m.backward(cost, vl, tl, torch.ones(1), False, False, 0.1, 0.1, 0.5, False)),
-                   ('forward_backward', lambda: m.forward_backward(cost, vl, tl, False, False, 0.1, 0.1, 0.5))):
-    try: call(); raise SystemExit(f'{name}: no error for CPU tensors')
+cuda = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)  # the CUDA kernel itself, although the tensors are on the CPU
+for name, args in (('dtw_forward', (cost, vl, tl, False, False, 0.1, 0.1, 0.5)),
+                   ('dtw_backward', (cost, vl, tl, torch.ones(1), False, False, 0.1, 0.1, 0.5, False)),
+                   ('dtw_forward_backward', (cost, vl, tl, False, False, 0.1, 0.1, 0.5))):
+    try: getattr(torch.ops.vtlearn, name).default.redispatch(cuda, *args); raise SystemExit(f'{name}: no error for CPU tensors')
     except RuntimeError as e: assert 'cost must be a CUDA tensor' in str(e), f'{name}: {e}'
-print('OK: the CUDA extension links, imports, and its entry points take vtlearn\'s arguments')
+print('OK: the CUDA extension links, loads, registers its CUDA kernels, and they take vtlearn\'s arguments')
 '''
 
 

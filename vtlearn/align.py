@@ -10,8 +10,9 @@ from torch import Tensor
 from .kernels import load_kernel, kernel_available
 
 # %% auto #0
-__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'DTWFunction', 'soft_dtw', 's2dtw',
-           's2dtw_pairwise', 'soft_dtw_pairwise', 's2dtw_alignment', 'show_alignment']
+__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'check_lengths', 'check_number',
+           'check_params', 'check_pair', 'seq_mask', 'check_backend', 'resolve_backend', 'pair_costs', 'dtw_from_costs',
+           'soft_dtw', 's2dtw', 's2dtw_pairwise', 'soft_dtw_pairwise', 's2dtw_alignment', 'show_alignment']
 
 # %% ../nbs/00_align.ipynb #9a704830
 def softmin(x:Tensor, # Values, reduced over `dim`; `+inf` entries drop out
@@ -71,8 +72,9 @@ def s2dtw_reference(video:Tensor, # (n, D) clip embeddings of one video
     "S2DTW of one (video, text) pair, straight from the definition (reference implementation)."
     return soft_dtw_reference(weak_grid(smooth_cost(-(video @ text.T), smooth_gamma), threshold), gamma)
 
-# %% ../nbs/00_align.ipynb #eae0891e
+# %% ../nbs/00_align.ipynb #97501798
 def _check_finite(x, name):
+    if torch.compiler.is_compiling(): return  # a value check needs the values on the host: a graph break (see below)
     if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or Inf values")
 
 def _check_seq(x, name):
@@ -82,27 +84,48 @@ def _check_seq(x, name):
     if 0 in x.shape: raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
     _check_finite(x, name)
 
-def _lengths(lens, B, N, device, name):
-    "Validated int64 lengths on `device`; `None` means full length."
+# %% ../nbs/00_align.ipynb #acd32407
+def check_lengths(lens:Tensor|None, # (B,) integer lengths, a sequence of them, or None for full length
+                  B:int, # Batch size
+                  N:int, # Longest length (the padded size)
+                  device:torch.device|str, # Where to put them
+                  name:str, # Argument name, for the error messages
+                 ) -> Tensor: # (B,) int64 lengths on `device`
+    "Validated int64 lengths on `device`: integers of shape `(B,)` in `[1, N]`; `None` means full length."
     if lens is None: return torch.full((B,), N, dtype=torch.long, device=device)
     try: lens = torch.as_tensor(lens)
     except (TypeError, ValueError, RuntimeError): raise TypeError(f"{name} must be a tensor or sequence of integers, got {lens!r}") from None
     if lens.is_floating_point() or lens.is_complex() or lens.dtype == torch.bool:
         raise TypeError(f"{name} must be integers, got {lens.dtype}")
     if lens.shape != (B,): raise ValueError(f"{name} must have shape ({B},), got {tuple(lens.shape)}")
-    if lens.numel() and (lens.min() < 1 or lens.max() > N):
+    if not torch.compiler.is_compiling() and lens.numel() and (lens.min() < 1 or lens.max() > N):
         raise ValueError(f"{name} must lie in [1, {N}], got min {lens.min().item()} and max {lens.max().item()}")
     return lens.to(device=device, dtype=torch.long).contiguous()
 
-def _check_number(v, name, positive=False):
+# %% ../nbs/00_align.ipynb #02d7ef4f
+def check_number(v, # The value to check
+                 name:str, # Argument name, for the error message
+                 positive:bool=False, # Also require `v > 0`
+                ):
     "`v` must be a finite real number (Python or NumPy; not a bool or a tensor), > 0 if `positive`."
     if isinstance(v, bool) or not isinstance(v, numbers.Real): raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     if not math.isfinite(v) or (positive and v <= 0): raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}, got {v!r}")
 
-def _check_params(gamma, smooth_gamma, threshold):
-    _check_number(gamma, 'gamma', True); _check_number(smooth_gamma, 'smooth_gamma', True); _check_number(threshold, 'threshold')
+# %% ../nbs/00_align.ipynb #f485944d
+def check_params(gamma:float, # Soft-DTW temperature: > 0
+                 smooth_gamma:float, # Smoothing temperature: > 0
+                 threshold:float, # Skip cost: any finite number
+                ):
+    "Validate S2DTW's three scalars."
+    check_number(gamma, 'gamma', True); check_number(smooth_gamma, 'smooth_gamma', True); check_number(threshold, 'threshold')
 
-def _check_pair(video, text, video_lengths, text_lengths, paired):
+# %% ../nbs/00_align.ipynb #f125ece4
+def check_pair(video:Tensor, # (Bv, N, D) clip embeddings
+               text:Tensor, # (Bt, M, D) caption embeddings
+               video_lengths:Tensor|None, # (Bv,) real clips, or None
+               text_lengths:Tensor|None, # (Bt,) real captions, or None
+               paired:bool, # Matching pairs: `Bv == Bt` required
+              ) -> tuple: # int64 video lengths and text lengths, on the device of `video`
     "Validate `video`, `text` and lengths for S2DTW; return the int64 lengths."
     _check_seq(video, 'video'); _check_seq(text, 'text')
     if video.device != text.device: raise ValueError(f"video and text are on different devices: {video.device} and {text.device}")
@@ -111,13 +134,22 @@ def _check_pair(video, text, video_lengths, text_lengths, paired):
         raise ValueError(f"video and text must have the same embedding size D, got {video.shape[-1]} and {text.shape[-1]}")
     if paired and video.shape[0] != text.shape[0]:
         raise ValueError(f"paired S2DTW needs as many videos as texts, got {video.shape[0]} and {text.shape[0]}")
-    return (_lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths'),
-            _lengths(text_lengths, text.shape[0], text.shape[1], video.device, 'text_lengths'))
+    return (check_lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths'),
+            check_lengths(text_lengths, text.shape[0], text.shape[1], video.device, 'text_lengths'))
 
-# %% ../nbs/00_align.ipynb #36262cb8
+
+# %% ../nbs/00_align.ipynb #8c4e3d37
+def seq_mask(lengths:Tensor, # (B,) numbers of real positions
+             n:int, # Sequence length
+            ) -> Tensor: # (B, n) bool, True on the real positions
+    "Mask of the real (non-padding) positions of sequences."
+    return torch.arange(n, device=lengths.device)[None] < lengths[:, None]
+
+# %% ../nbs/00_align.ipynb #f0800bab
 _BACKENDS = ('auto', 'cpu', 'cuda', 'triton', 'reference')
 
-def _check_backend(backend):
+def check_backend(backend:str): # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
+    "Raise a `ValueError` unless `backend` is one of the backends."
     if backend not in _BACKENDS: raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
 
 @functools.cache
@@ -132,49 +164,88 @@ def _gpu_backend():
     print(f"vtlearn: the CUDA S2DTW kernel cannot be built ({err}); using the Triton kernels.", file=sys.stderr, flush=True)
     return 'triton'
 
-def _resolve_backend(backend, device):
-    _check_backend(backend)
-    if backend == 'auto':
-        if device.type == 'cuda': return _gpu_backend()
-        return 'cpu' if kernel_available('cpu') else 'reference'
+@torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing, and keeps the answer
+def _auto_backend(device_type:str) -> str:
+    return _gpu_backend() if device_type == 'cuda' else 'cpu' if kernel_available('cpu') else 'reference'
+
+# %% ../nbs/00_align.ipynb #dc1e761c
+def resolve_backend(backend:str, # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
+                    device:torch.device, # The device of the tensors
+                   ) -> str: # The backend that runs: never 'auto'
+    "The backend that runs `backend` on tensors of `device`, or a `ValueError` if they do not fit."
+    check_backend(backend)
+    if backend == 'auto': return _auto_backend(device.type)
     if backend in ('cpu', 'cuda') and device.type != backend:
         raise ValueError(f"backend {backend!r} needs {backend} tensors, got tensors on {device}")
     if backend == 'triton' and device.type not in ('cuda', 'cpu'):  # CPU tensors: Triton's interpreter (slow, for tests)
         raise ValueError(f"backend 'triton' needs CUDA tensors, got tensors on {device}")
     return backend
 
-# %% ../nbs/00_align.ipynb #5c6de25b
-class DTWFunction(torch.autograd.Function):
-    "Autograd function of the compiled kernels: soft-DTW / S2DTW of pairwise `(Bv, N, Bt, M)` or paired `(B, N, M)` costs."
-    @staticmethod
-    def forward(ctx, cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, kind=None):
-        k, args = load_kernel(kind or cost.device.type), (pairwise, plain, gamma, smooth_gamma, threshold)  # kind: 'cpu', 'cuda', 'triton'
-        if not ctx.needs_input_grad[0]: return k.forward(cost, vlen, tlen, *args)
-        # Training: the distances and each pair's gradient dD/dcost in one pass (the forward DP runs once, not twice);
-        # the backward only scales each pair's block by its grad_out.
-        out, grad = k.forward_backward(cost, vlen, tlen, *args)
-        ctx.save_for_backward(grad)
-        ctx.pairwise = pairwise
-        return out
 
-    @staticmethod
-    def backward(ctx, grad_out):
-        if torch.is_grad_enabled():  # create_graph=True: the kernels' gradient would silently count as a constant
-            raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
-        grad, = ctx.saved_tensors
-        go = grad_out.to(grad.dtype)
-        return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None, None
+# %% ../nbs/00_align.ipynb #9acfa330
+def _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
+    "Fake (meta) kernel of `dtw_forward`: the distances' shape, `(Bv, Bt)` or `(B,)`."
+    return cost.new_empty((cost.shape[0], cost.shape[2]) if pairwise else (cost.shape[0],))
 
-# %% ../nbs/00_align.ipynb #7902e8db
+def _fake_forward_backward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
+    "Fake kernel of `dtw_forward_backward`: the distances, and each pair's gradient in the cost's shape (contiguous)."
+    return _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold), cost.new_empty(cost.shape)
+
+def _fake_backward(cost, video_lengths, text_lengths, grad_out, pairwise, plain, gamma, smooth_gamma, threshold, alignment):
+    "Fake kernel of `dtw_backward`: a gradient in the cost's shape (contiguous)."
+    return cost.new_empty(cost.shape)
+
+# %% ../nbs/00_align.ipynb #db852787
+def _setup_context(ctx, inputs, output):
+    "Training: `dtw_forward_backward` gave the distances and each pair's gradient `dD/dcost` in one pass; keep the gradient."
+    ctx.pairwise = inputs[3]
+    ctx.save_for_backward(output[1])
+    ctx.mark_non_differentiable(output[1])
+
+def _backward(ctx, grad_out, _):
+    "Scale each pair's block of `dD/dcost` by its `grad_out`: the forward DP does not run again."
+    if torch.is_grad_enabled():  # create_graph=True: the kernels' gradient would silently count as a constant
+        raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
+    grad, = ctx.saved_tensors
+    go = grad_out.to(grad.dtype)
+    return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
+
+# %% ../nbs/00_align.ipynb #cb8b58fe
+_OPS = {'cpu': 'dtw_', 'cuda': 'dtw_', 'triton': 'triton_dtw_'}  # operator names: the prefix, then forward, forward_backward, backward
+
+def _register(kind):
+    "Register the fake kernels and the autograd formula of `kind`'s operators (once: the CPU and CUDA kernels share them)."
+    p = f'vtlearn::{_OPS[kind]}'
+    if kind != 'triton' and torch._C._dispatch_has_kernel_for_dispatch_key(p + 'forward_backward', 'Autograd'): return
+    torch.library.register_fake(p + 'forward', _fake_forward)
+    torch.library.register_fake(p + 'forward_backward', _fake_forward_backward)
+    torch.library.register_fake(p + 'backward', _fake_backward)
+    torch.library.register_autograd(p + 'forward_backward', _backward, setup_context=_setup_context)
+
+@torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing
+def _ready(kind:str) -> bool:
+    "Load `kind`'s kernel (building it on first use) and register its operators' Python parts."
+    load_kernel(kind); _register(kind)
+    return True
+
+def _op(kind, name):
+    "The operator `name` ('forward', 'forward_backward' or 'backward') of backend `kind`, ready to call."
+    _ready(kind)
+    return getattr(torch.ops.vtlearn, _OPS[kind] + name).default
+
+# %% ../nbs/00_align.ipynb #42543c87
 def _kernel_dtype(x):
     "The DP runs in float32 or float64: half-precision costs (autocast GEMMs) are upcast."
-    if not torch.isfinite(x).all():  # the embeddings are finite (checked): a dot product beyond the dtype's range
+    if not torch.compiler.is_compiling() and not torch.isfinite(x).all():  # finite embeddings (checked): a dot product beyond the dtype's range
         name, hint = str(x.dtype).removeprefix('torch.'), ('bfloat16 or float32' if x.dtype == torch.float16 else 'float64')
         raise ValueError(f"the {name} similarity overflowed (a dot product above {torch.finfo(x.dtype).max:.6g}): "
                          f"use {hint}, or normalise the embeddings")
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
-def _costs(video, text, pairwise):
+def pair_costs(video:Tensor, # (Bv, N, D) clip embeddings
+               text:Tensor, # (Bt, M, D) caption embeddings
+               pairwise:bool, # Every video against every text, else matching pairs (`Bv == Bt`)
+              ) -> Tensor: # (Bv, N, Bt, M) or (B, N, M) costs, float32 or float64
     "Costs `-<v_i, t_j>`: (Bv, N, Bt, M) for all pairs from one GEMM, or (B, N, M) for matching pairs."
     if pairwise:
         (Bv, N, D), (Bt, M, _) = video.shape, text.shape
@@ -189,8 +260,19 @@ def _reference(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold
                             for a in range(cost.shape[0])])
     return torch.stack([one(cost[p, :vlen[p], :tlen[p]]) for p in range(cost.shape[0])])
 
-def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, backend):
-    backend = _resolve_backend(backend, cost.device)
+# %% ../nbs/00_align.ipynb #c5f0ac8c
+def dtw_from_costs(cost:Tensor, # (Bv, N, Bt, M) pairwise or (B, N, M) paired costs, float32 or float64 (from `pair_costs`)
+                   vlen:Tensor, # (Bv,) or (B,) int64 video lengths (from `check_pair`)
+                   tlen:Tensor, # (Bt,) or (B,) int64 text lengths
+                   pairwise:bool, # `cost` is (Bv, N, Bt, M)
+                   plain:bool, # Plain soft-DTW on the costs instead of S2DTW
+                   gamma:float, # Soft-DTW temperature (checked by the caller)
+                   smooth_gamma:float, # Temperature of the local smoothing
+                   threshold:float, # Cost `tau` of a skip step
+                   backend:str, # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
+                  ) -> Tensor: # (Bv, Bt) or (B,) distances
+    "S2DTW (or soft-DTW) of validated costs on `backend`: the distances, differentiable with respect to `cost`."
+    backend = resolve_backend(backend, cost.device)
     for k, v in dict(gamma=gamma, smooth_gamma=smooth_gamma).items():  # 1 / gamma must exist in the DP's dtype (0: hard min)
         if 0 < v < torch.finfo(cost.dtype).tiny: raise ValueError(f"{k}={v} is too small for {cost.dtype}: use float64 or a larger {k}")
     if backend == 'reference' and cost.requires_grad and torch.is_grad_enabled():
@@ -202,8 +284,10 @@ def _dtw(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold, back
                                          f"amplifies rounding errors by 1/{k} (the limit here is {low:.3g}, for {str(cost.dtype).removeprefix('torch.')} "
                                          f"costs up to {scale:.3g}). Use backend='cpu' or 'cuda' (exact weights), or a larger {k}")
     args = (cost, vlen, tlen, pairwise, plain, float(gamma), float(smooth_gamma), float(threshold))
-    out = _reference(*args) if backend == 'reference' else DTWFunction.apply(*args, backend)
-    if not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
+    if backend == 'reference': out = _reference(*args)
+    elif cost.requires_grad and torch.is_grad_enabled(): out = _op(backend, 'forward_backward')(*args)[0]  # training: one pass
+    else: out = _op(backend, 'forward')(*args)
+    if not torch.compiler.is_compiling() and not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
         raise ValueError(f"the {'soft-DTW' if plain else 'S2DTW'} values overflowed {str(cost.dtype).removeprefix('torch.')} "
                          f"(costs up to {cost.abs().max().item():.3g}, gamma={gamma:.3g}): use float64, or normalise the embeddings")
     return out
@@ -217,11 +301,11 @@ def soft_dtw(cost:Tensor, # (B, N, M) or (N, M) cost matrices
     if not isinstance(cost, Tensor): raise TypeError(f"cost must be a torch.Tensor, got {type(cost).__name__}")
     if not cost.is_floating_point(): raise TypeError(f"cost must be a floating point tensor, got {cost.dtype}")
     if cost.dim() not in (2, 3) or 0 in cost.shape: raise ValueError(f"cost must have shape (B, N, M) or (N, M), got {tuple(cost.shape)}")
-    _check_finite(cost, 'cost'); _check_params(gamma, 1.0, 0.0)
+    _check_finite(cost, 'cost'); check_params(gamma, 1.0, 0.0)
     c = _kernel_dtype(cost if cost.dim() == 3 else cost[None])
     B, N, M = c.shape
     lens = lambda n: torch.full((B,), n, dtype=torch.long, device=c.device)
-    out = _dtw(c, lens(N), lens(M), False, True, gamma, 1.0, 0.0, backend)
+    out = dtw_from_costs(c, lens(N), lens(M), False, True, gamma, 1.0, 0.0, backend)
     return out if cost.dim() == 3 else out[0]
 
 # %% ../nbs/00_align.ipynb #ea713284
@@ -235,9 +319,9 @@ def s2dtw(video:Tensor, # (B, N, D) clip embeddings
           backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
          ) -> Tensor: # (B,) S2DTW distances of the matching pairs
     "S2DTW distance of each (video[b], text[b]) pair: lower is better aligned."
-    _check_params(gamma, smooth_gamma, threshold)
-    vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=True)
-    return _dtw(_costs(video, text, False), vl, tl, False, False, gamma, smooth_gamma, threshold, backend)
+    check_params(gamma, smooth_gamma, threshold)
+    vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
+    return dtw_from_costs(pair_costs(video, text, False), vl, tl, False, False, gamma, smooth_gamma, threshold, backend)
 
 # %% ../nbs/00_align.ipynb #39a52a04
 def s2dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
@@ -250,9 +334,9 @@ def s2dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
                    backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
                   ) -> Tensor: # (Bv, Bt) distances, `[i, j] = S2DTW(video[i], text[j])`
     "S2DTW between every video and every text: the distance matrix of the contrastive loss."
-    _check_params(gamma, smooth_gamma, threshold)
-    vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=False)
-    return _dtw(_costs(video, text, True), vl, tl, True, False, gamma, smooth_gamma, threshold, backend)
+    check_params(gamma, smooth_gamma, threshold)
+    vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=False)
+    return dtw_from_costs(pair_costs(video, text, True), vl, tl, True, False, gamma, smooth_gamma, threshold, backend)
 
 # %% ../nbs/00_align.ipynb #ec2449c6
 def soft_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
@@ -263,9 +347,9 @@ def soft_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
                       backend:str='auto', # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
                      ) -> Tensor: # (Bv, Bt) distances
     "Plain soft-DTW on the cost `-<v_i, t_j>` between every video and every text: no smoothing, no skips."
-    _check_params(gamma, 1.0, 0.0)
-    vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=False)
-    return _dtw(_costs(video, text, True), vl, tl, True, True, gamma, 1.0, 0.0, backend)
+    check_params(gamma, 1.0, 0.0)
+    vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=False)
+    return dtw_from_costs(pair_costs(video, text, True), vl, tl, True, True, gamma, 1.0, 0.0, backend)
 
 # %% ../nbs/00_align.ipynb #ed7e5bf8
 def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
@@ -278,16 +362,16 @@ def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
                     hard:bool=False, # The cheapest path (`gamma -> 0`) instead of the soft alignment
                    ) -> Tensor: # (B, N, M) alignment of clip i with caption j, 0 on padding
     "Soft alignment `dS2DTW/dG` on the real cells (or the hard path) of each matching (video, text) pair."
-    _check_params(gamma, smooth_gamma, threshold)
-    vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=True)
+    check_params(gamma, smooth_gamma, threshold)
+    vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
     with torch.no_grad():
-        cost = _costs(video, text, False)
-        kind = _resolve_backend('auto', cost.device)
+        cost = pair_costs(video, text, False)
+        kind = resolve_backend('auto', cost.device)
         if kind == 'reference':  # no compiler: autograd through the reference
             g = _reference_alignment(cost, vl, tl, 0 if hard else gamma, smooth_gamma, threshold)
         else:
-            g = load_kernel(kind).backward(cost, vl, tl, cost.new_ones(cost.shape[0]), False, False,
-                                                       0. if hard else float(gamma), float(smooth_gamma), float(threshold), True)
+            g = _op(kind, 'backward')(cost, vl, tl, cost.new_ones(cost.shape[0]), False, False,
+                                      0. if hard else float(gamma), float(smooth_gamma), float(threshold), True)
     return g
 
 def _reference_alignment(cost, vlen, tlen, gamma, smooth_gamma, threshold):

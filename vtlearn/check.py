@@ -8,7 +8,7 @@ import time
 import torch
 from rich.console import Console
 from rich.table import Table
-from .align import s2dtw_pairwise, s2dtw_alignment, _resolve_backend
+from .align import s2dtw_pairwise, s2dtw_alignment, resolve_backend
 from .kernels import kernel_available
 
 # %% auto #0
@@ -72,7 +72,7 @@ def check_kernels(quick:bool=False, # Smaller timing runs
         tab.add_row(b, 'yes' if built else 'no', f'{err:.1e}')
     console.print(tab)
     if torch.cuda.is_available():
-        console.print(f"GPU backend of backend='auto' (timed below): {_resolve_backend('auto', torch.device('cuda'))}")
+        console.print(f"GPU backend of backend='auto' (timed below): {resolve_backend('auto', torch.device('cuda'))}")
     # Clips 0..5 and captions 0, 1, filler, 2, 3, 5: the hard path runs through the five true matches.
     base = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
     clips, caps = base[[0, 1, 2, 3, 4, 5]], base[[0, 1, 7, 2, 3, 5]]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_kernels.ipynb #fefeda1c
 from __future__ import annotations
-import hashlib, os, platform, sys, time, functools, warnings, logging
+import hashlib, importlib.util, os, platform, shutil, subprocess, sys, time, functools, types, warnings, logging
 from pathlib import Path
 import torch
 
@@ -13,7 +13,8 @@ __all__ = ['csrc', 'GPUS', 'compiled_kernels_disabled', 'load_kernel', 'kernel_a
 
 # %% ../nbs/01_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
-_srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu'], 'emulator': ['s2dtw_emu.cpp']}
+_srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu']}
+_emu_srcs = ['s2dtw_emu.cpp']  # the CUDA kernel's schedule run on the CPU: a test tool (`_load_emulator`), not an operator
 _cflags = {  # host compiler flags, tried in turn: a compiler without OpenMP (Apple's clang) or -march=native still builds
     'cpu': (['-O3', '-fopenmp', '-march=native'], ['-O3', '-march=native'], ['-O3']),  # native: AVX2/AVX-512 lanes
     'cuda': (['-O3', '-fopenmp', '-march=native'],), 'emulator': (['-O2'],)}
@@ -24,67 +25,142 @@ def _cpu_flags():
     try: return next(l for l in Path('/proc/cpuinfo').read_text().splitlines() if l.startswith('flags'))
     except (OSError, StopIteration): return platform.processor()
 
-def _kernel_name(kind):
-    "A module name that changes whenever the sources (or, for the CPU, the instruction set) change: a stale build is never loaded."
-    h = hashlib.sha1((_cpu_flags() if kind == 'cpu' else '').encode())
-    for f in sorted(csrc.glob('*.h')) + [csrc/s for s in _srcs[kind]]: h.update(f.read_bytes())
-    return f'vtlearn_s2dtw_{kind}_{h.hexdigest()[:10]}'
+def _sources_hash(kind):
+    "Hash of the headers and the sources of `kind` (setup.py stores the same hash next to an ahead-of-time build)."
+    h = hashlib.sha1()
+    for f in sorted(csrc.glob('*.h')) + [csrc/s for s in (_emu_srcs if kind == 'emulator' else _srcs[kind])]: h.update(f.read_bytes())
+    return h.hexdigest()
+
+@functools.cache
+def _tool_id(cmd):
+    "Path and first line of `cmd --version`: the identity of a compiler (changing it, or upgrading it, gives a new build)."
+    path = shutil.which(cmd) or cmd
+    try: out = subprocess.run([path, '--version'], capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError): out = []
+    return f"{path}: {out[0] if out else '?'}" + (f" {out[-1]}" if cmd.endswith('nvcc') and out else '')
+
+def _build_env(kind):
+    "What a build of `kind` depends on besides its sources: the Python environment, torch and its CUDA, the compilers, the CPU."
+    env = dict(prefix=sys.prefix, python=sys.version, torch=torch.__version__, torch_cuda=str(torch.version.cuda),
+               cxx=_tool_id(os.environ.get('CXX', 'c++')))
+    if kind != 'emulator': env['cpu'] = _cpu_flags()  # -march=native
+    if kind == 'cuda':
+        home = os.environ.get('CUDA_HOME') or os.environ.get('CUDA_PATH')
+        env['nvcc'] = _tool_id(str(Path(home)/'bin'/'nvcc') if home else 'nvcc')
+        env['arch'] = os.environ.get('TORCH_CUDA_ARCH_LIST', '')
+    return env
+
+def _kernel_name(kind, env=None):
+    "The build's module name, which is also its build folder: it changes with the sources and with anything in `_build_env`."
+    h = hashlib.sha1(_sources_hash(kind).encode())
+    for k, v in sorted((env or _build_env(kind)).items()): h.update(f'{k}={v}\n'.encode())
+    return f'vtlearn_s2dtw_{kind}_{h.hexdigest()[:12]}'
 
 # %% ../nbs/01_kernels.ipynb #ca50be25
 def compiled_kernels_disabled() -> bool:
     "Whether the environment variable `VTLEARN_NO_KERNELS` (set to anything but '' or '0') turns the compiled CPU and CUDA kernels off."
     return os.environ.get('VTLEARN_NO_KERNELS', '') not in ('', '0')
 
-@functools.cache
-def load_kernel(kind:str='cpu', # 'cpu', 'cuda', 'triton' (`vtlearn.triton_kernels`), or 'emulator' (the CUDA kernel's schedule run on the CPU, for tests)
-                verbose:bool=False, # Show the compiler's output
-               ):
-    "Build (on first use) and load the compiled S2DTW kernel for `kind`: a module with `forward`, `backward` and `forward_backward`."
-    if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
-        import importlib; return importlib.import_module('vtlearn.triton_kernels')
-    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda', 'triton' or 'emulator', got {kind!r}")
-    if kind in ('cpu', 'cuda') and compiled_kernels_disabled():
-        raise RuntimeError(f"the compiled {kind} S2DTW kernel is disabled (VTLEARN_NO_KERNELS={os.environ['VTLEARN_NO_KERNELS']})")
-    # importing cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=..." where a CUDA toolkit is installed without a GPU
+def _cpp_extension():
+    "torch.utils.cpp_extension, imported quietly: it logs 'No CUDA runtime is found' where a toolkit is installed without a GPU."
     quiet = lambda r: not r.getMessage().startswith('No CUDA runtime is found')
     logging.getLogger('torch.utils.cpp_extension').addFilter(quiet)
     try: from torch.utils import cpp_extension as ce
     finally: logging.getLogger('torch.utils.cpp_extension').removeFilter(quiet)
+    return ce
+
+def _failure_marker(ce, name):
+    "The file that remembers a failed build of `name` (its folder is keyed like the build: a change anywhere retries)."
+    return Path(ce._get_build_directory(name, verbose=False))/'vtlearn_build_failed.txt'
+
+# %% ../nbs/01_kernels.ipynb #38442734
+def _build(kind, verbose=False, is_python_module=False):
+    "Build (or find built) and load `kind` with the first flags that compile; remember a build that fails with every flag set."
+    ce = _cpp_extension()
     names = [_kernel_name(kind) + (f'_{i}' if i else '') for i in range(len(_cflags[kind]))]
+    marker = _failure_marker(ce, names[0])
+    if marker.exists():
+        raise RuntimeError(f"the {kind} S2DTW kernel failed to build earlier in this environment, with this compiler and these "
+                           f"sources ({marker.read_text().strip()[:300]}); not retried: delete {marker} to retry")
     built = [(Path(ce._get_build_directory(n, verbose=False))/f'{n}.so').exists() for n in names]
-    if not any(built): print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 30} s)...",
+    if not any(built): print(f"vtlearn: compiling the {kind.upper()} S2DTW kernel (first use only, ~{60 if kind=='cuda' else 15} s)...",
                              file=sys.stderr, flush=True)
     t0, err = time.time(), None
     for i in sorted(range(len(names)), key=lambda i: not built[i]):  # a build made earlier first, then in order
         cflags = _cflags[kind][i]
         flags = dict(extra_cflags=cflags, extra_ldflags=['-fopenmp'] if '-fopenmp' in cflags else [])
         if kind == 'cuda': flags.update(extra_cuda_cflags=['-O3', '-lineinfo'])
+        srcs = _emu_srcs if kind == 'emulator' else _srcs[kind]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
-                mod = ce.load(names[i], [str(csrc/s) for s in _srcs[kind]], extra_include_paths=[str(csrc)], verbose=verbose, **flags)
-        except (RuntimeError, OSError, ImportError) as e: err = e; continue
+                mod = ce.load(names[i], [str(csrc/s) for s in srcs], extra_include_paths=[str(csrc)], verbose=verbose,
+                              is_python_module=is_python_module, **flags)
+        except Exception as e: err = e; continue  # a compiler error, or no compiler (CalledProcessError)
         if i:
             missing = [f for f in _cflags[kind][0] if f not in cflags]
             warnings.warn(f"vtlearn: this compiler rejects {' '.join(missing)}, so the {kind} S2DTW kernel is built without it: "
                           f"slower{', on one core' if '-fopenmp' in missing else ''}.")
         if not any(built): print(f"vtlearn: {kind.upper()} kernel ready ({time.time()-t0:.0f} s).", file=sys.stderr, flush=True)
-        return mod
+        return mod if is_python_module else Path(ce._get_build_directory(names[i], verbose=False))/f'{names[i]}.so'
+    lines = [l for l in str(err).strip().splitlines() if l.strip()]
+    marker.write_text(f"{type(err).__name__}: " + next((l for l in lines if 'error' in l.lower()), lines[-1] if lines else '')[:300])
     raise err
+
+# %% ../nbs/01_kernels.ipynb #5db6d6d4
+def _aot_stamp(kind):
+    "What an ahead-of-time build must have been made from to be used: these sources and this torch."
+    return f'{_sources_hash(kind)} torch-{torch.__version__}'
+
+def _load_aot(kind):
+    "Load the ahead-of-time build `vtlearn._C_{kind}` (`VTLEARN_BUILD_KERNELS=1 pip install .`) if it is installed and current; its path, else None."
+    spec = importlib.util.find_spec(f'vtlearn._C_{kind}')
+    if spec is None or not spec.origin: return None
+    stamp = Path(spec.origin).with_name(f'_C_{kind}.stamp')
+    if not stamp.exists() or stamp.read_text().strip() != _aot_stamp(kind):  # built from other sources or for another torch
+        warnings.warn(f"vtlearn: {spec.origin} was built from other sources or for another torch; compiling the {kind} kernel "
+                      "instead (rebuild with VTLEARN_BUILD_KERNELS=1 pip install ...)")
+        return None
+    torch.ops.load_library(spec.origin)
+    return Path(spec.origin)
+
+# %% ../nbs/01_kernels.ipynb #aea8a0bd
+@functools.cache
+def load_kernel(kind:str='cpu', # 'cpu', 'cuda' or 'triton' (`vtlearn.triton_kernels`)
+                verbose:bool=False, # Show the compiler's output
+               ):
+    "Load (building it on first use) the S2DTW operators of `kind`: an object with `forward`, `backward` and `forward_backward`."
+    if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
+        import importlib; return importlib.import_module('vtlearn.triton_kernels')
+    if kind not in _srcs: raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'triton', got {kind!r}")
+    if compiled_kernels_disabled():
+        raise RuntimeError(f"the compiled {kind} S2DTW kernel is disabled (VTLEARN_NO_KERNELS={os.environ['VTLEARN_NO_KERNELS']})")
+    if kind == 'cuda':  # the operators' schemas are defined once, by the CPU library: it comes first
+        try: load_kernel('cpu', verbose)
+        except Exception as e: raise RuntimeError(f"the CUDA S2DTW kernel needs the CPU one, which defines the operators: {e}") from e
+    path = _load_aot(kind) or _build(kind, verbose)
+    ops = torch.ops.vtlearn
+    return types.SimpleNamespace(kind=kind, path=path, forward=ops.dtw_forward, backward=ops.dtw_backward,
+                                 forward_backward=ops.dtw_forward_backward)
 
 # %% ../nbs/01_kernels.ipynb #53febc4b
 @functools.cache
-def kernel_available(kind:str='cpu'): # 'cpu', 'cuda', 'triton' or 'emulator'
-    "Whether the `kind` kernel can be used here (built or buildable), without raising; a failed build is tried and reported once per process."
+def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'triton'
+    "Whether the `kind` kernel can be used here (built or buildable), without raising; a failed build is reported once per process, and tried once per environment."
     if kind in ('cuda', 'triton') and not torch.cuda.is_available(): return False
     if kind in ('cpu', 'cuda') and compiled_kernels_disabled(): return False
     try: load_kernel(kind); return True
     except Exception as e:
         lines = [l for l in str(e).strip().splitlines() if l.strip()]
-        why = next((l for l in lines if 'error' in l.lower()), lines[-1] if lines else '')[:200]  # the compiler's own error line
+        why = next((l for l in lines if 'error' in l.lower()), lines[-1] if lines else '')[:300]  # the compiler's own error line
         warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {why}); using the pure PyTorch "
                       "reference, which is much slower. Set VTLEARN_NO_KERNELS=1 to skip the build (and this message).", stacklevel=2)
         return False
+
+@functools.cache
+def _load_emulator(verbose=False):
+    "The host emulator of the CUDA kernel (`s2dtw_emu.cpp`, a pybind11 module): a test tool, and what `cuda_schedule` reads."
+    return _build('emulator', verbose, is_python_module=True)
 
 # %% ../nbs/01_kernels.ipynb #6dd1989b
 GPUS = {  # What the CUDA planner reads from the device: SMs, shared memory per SM, per block (opt-in) and reserved per
@@ -107,6 +183,6 @@ def cuda_schedule(N:int, # Clips per video (the longest)
     if dtype not in (torch.float32, torch.float64): raise TypeError(f"the DP runs in float32 or float64, got {dtype}")
     if min(N, M, pairs) < 1: raise ValueError(f"N, M and pairs must be >= 1, got {N}, {M} and {pairs}")
     esize = torch.finfo(dtype).bits // 8
-    ts, tpb, glob, stride, blocks = load_kernel('emulator').plan(GPUS[gpu] if isinstance(gpu, str) else tuple(gpu),
+    ts, tpb, glob, stride, blocks = _load_emulator().plan(GPUS[gpu] if isinstance(gpu, str) else tuple(gpu),
                                                                  N, M, pairs, plain, backward, esize)
     return dict(lanes=ts, teams_per_block=tpb, memory='global' if glob else 'shared', workspace_bytes=stride * esize, blocks=blocks)

@@ -19,9 +19,9 @@ from fastai.callback.schedule import *
 from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import params, rank_distrib
 from .losses import S2DTWLoss, TDA, world
-from .align import s2dtw, s2dtw_alignment, _check_pair
+from .align import s2dtw, s2dtw_alignment, check_pair, seq_mask
 from .metrics import retrieval_metrics_for, sequence_similarity
-from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, seq_mask, EMBED_DIM
+from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
 from .models.text import create_text_encoder
 from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 from .data.text import CaptionTokenizer
@@ -45,7 +45,7 @@ class ContrastiveLoss(nn.Module):
         v, t = pred
         if lengths is not None and lengths.shape[1:] != (2,):
             raise ValueError(f"lengths must have shape (B, 2) (clips and captions per sample), got {tuple(lengths.shape)}")
-        vl, tl = _check_pair(v, t, *((None, None) if lengths is None else (lengths[:, 0], lengths[:, 1])), paired=True)
+        vl, tl = check_pair(v, t, *((None, None) if lengths is None else (lengths[:, 0], lengths[:, 1])), paired=True)
         if len(v) == 1 and world()[1] == 1:  # e.g. the last validation batch: with one pair, InfoNCE is exactly 0
             return (v.sum() + t.sum()) * 0.
         return self.loss(v, t, vl, tl)

@@ -8,11 +8,12 @@ import functools, math, numbers
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
-from .align import s2dtw_pairwise, soft_dtw_pairwise, _check_pair, _check_params, _check_number, _check_backend, _lengths, _costs, _dtw
+from .align import s2dtw_pairwise, soft_dtw_pairwise, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask
 
 # %% auto #0
-__all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'InfoNCELoss',
-           'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses', 'create_loss']
+__all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'masked_mean',
+           'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses',
+           'create_loss']
 
 # %% ../nbs/02_losses.ipynb #487e912f
 def world() -> tuple[int, int]:
@@ -67,7 +68,7 @@ class SeqContrastiveLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, video:Tensor, text:Tensor, video_lengths:Tensor|None=None, text_lengths:Tensor|None=None) -> Tensor:
-        vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=True)
+        vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
         rank, ws = world()
         V, T, VL, TL = map(all_gather_with_grad, (video, text, vl, tl))
         if V.shape[0] < 2: raise ValueError("a contrastive loss needs at least 2 (video, text) pairs in the (global) batch: "
@@ -98,7 +99,7 @@ class S2DTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
-        _check_params(gamma, smooth_gamma, threshold); _check_backend(backend)
+        check_params(gamma, smooth_gamma, threshold); check_backend(backend)
         self.gamma, self.smooth_gamma, self.threshold, self.backend = gamma, smooth_gamma, threshold, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
@@ -112,7 +113,7 @@ class SoftDTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
-        _check_number(gamma, 'gamma', positive=True); _check_backend(backend)
+        check_number(gamma, 'gamma', positive=True); check_backend(backend)
         self.gamma, self.backend = gamma, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
@@ -124,18 +125,20 @@ class DTWLoss(SeqContrastiveLoss):
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
                 ):
         super().__init__(direction)
-        _check_backend(backend)
+        check_backend(backend)
         self.backend = backend
 
     def distances(self, video, text, video_lengths, text_lengths):
-        return _dtw(_costs(video, text, True), video_lengths, text_lengths, True, True, 0., 1., 0., self.backend)
+        return dtw_from_costs(pair_costs(video, text, True), video_lengths, text_lengths, True, True, 0., 1., 0., self.backend)
+
+# %% ../nbs/02_losses.ipynb #cc1c50d6
+def masked_mean(x:Tensor, # (B, N, D) padded sequences
+                lengths:Tensor, # (B,) numbers of real positions
+               ) -> Tensor: # (B, D) means
+    "Mean over the real positions of each sequence."
+    return (x * seq_mask(lengths, x.shape[1]).to(x.dtype)[..., None]).sum(1) / lengths[:, None].to(x.dtype)
 
 # %% ../nbs/02_losses.ipynb #11402938
-def _pool(x, lengths):
-    "Mean over the real positions of each sequence."
-    mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]).to(x.dtype)
-    return (x * mask[..., None]).sum(1) / lengths[:, None].to(x.dtype)
-
 class InfoNCELoss(SeqContrastiveLoss):
     "Baseline: CLIP-style symmetric InfoNCE between mean-pooled, L2-normalised video and text sequences."
     def __init__(self, temperature:float=0.07, # Initial (or fixed) softmax temperature
@@ -143,13 +146,13 @@ class InfoNCELoss(SeqContrastiveLoss):
                  direction:str='both', # 'both' (CLIP), 't2v' or 'v2t'
                 ):
         super().__init__(direction)
-        _check_number(temperature, 'temperature', True)
+        check_number(temperature, 'temperature', True)
         scale = torch.tensor(math.log(1 / temperature))
         if learnable: self.log_scale = nn.Parameter(scale)
         else: self.register_buffer('log_scale', scale)
 
     def distances(self, video, text, video_lengths, text_lengths):
-        v, t = F.normalize(_pool(video, video_lengths), dim=-1), F.normalize(_pool(text, text_lengths), dim=-1)
+        v, t = F.normalize(masked_mean(video, video_lengths), dim=-1), F.normalize(masked_mean(text, text_lengths), dim=-1)
         return -self.log_scale.clamp(max=math.log(100)).exp() * (v @ t.T)
 
 # %% ../nbs/02_losses.ipynb #1d3db912
@@ -162,7 +165,7 @@ class MILNCELoss(nn.Module):
         super().__init__()
         if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 0:
             raise ValueError(f"window must be an integer >= 0 (a number of captions), got {window!r}")
-        _check_number(temperature, 'temperature', True)
+        check_number(temperature, 'temperature', True)
         self.window, self.temperature, self.symmetric = window, temperature, symmetric
 
     def _anchor_terms(self, a, b, la, lb, ia, ib):
@@ -176,12 +179,12 @@ class MILNCELoss(nn.Module):
         return (torch.logsumexp(s, 1) - num)[has_pos]
 
     def forward(self, video:Tensor, text:Tensor, video_lengths:Tensor|None=None, text_lengths:Tensor|None=None) -> Tensor:
-        vl, tl = _check_pair(video, text, video_lengths, text_lengths, paired=True)
+        vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
         rank, ws = world()
         V, T, VL, TL = map(all_gather_with_grad, (video, text, vl, tl))
         if V.shape[0] < 2: raise ValueError(f"MIL-NCE needs at least 2 videos in the (global) batch for negatives, got {V.shape[0]}")
         def flat(x, lens, offset):  # real positions only: embeddings, position in the sequence, owner sample
-            m = torch.arange(x.shape[1], device=x.device)[None] < lens[:, None]
+            m = seq_mask(lens, x.shape[1])
             pos = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
             own = torch.arange(offset, offset + x.shape[0], device=x.device)[:, None].expand(-1, x.shape[1])
             return x[m], pos[m], own[m]
@@ -237,7 +240,7 @@ class TDA:
                  generator:torch.Generator|None=None, # Random generator, for reproducible draws
                  max_candidates:int=50_000, # Most candidate permutations scored per block (their number grows exponentially)
                 ):
-        _check_number(strength, 'strength')
+        check_number(strength, 'strength')
         for k, v, lo in (('max_shift', max_shift, 0), ('max_exact', max_exact, 1), ('block', block, 1), ('max_candidates', max_candidates, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise ValueError(f"{k} must be an integer >= {lo}, got {v!r}")
         n = max(max_exact, block)  # the longest block scored at once
@@ -262,7 +265,7 @@ class TDA:
                     ) -> Tensor: # (B, N) index of the element placed at each position
         "Draw one permutation per sequence."
         B, N, _ = x.shape
-        lengths = _lengths(lengths, B, N, 'cpu', 'lengths')
+        lengths = check_lengths(lengths, B, N, 'cpu', 'lengths')
         perm = torch.arange(N, device=x.device).repeat(B, 1)
         for n in lengths.unique().tolist():  # sequences of one length share the candidates
             idx = (lengths == n).nonzero().flatten().to(x.device)

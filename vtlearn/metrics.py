@@ -8,8 +8,8 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 from fastai.learner import Metric
 from .align import s2dtw_pairwise
-from .align import _lengths
-from .losses import _pool
+from .align import check_lengths
+from .losses import masked_mean
 
 # %% auto #0
 __all__ = ['retrieval_ranks', 'retrieval_metrics', 'sequence_similarity', 'RetrievalMetric', 'retrieval_metrics_for',
@@ -45,9 +45,9 @@ def sequence_similarity(video:Tensor, # (Bv, N, D) clip embeddings
     "Similarity of every video to every text, for retrieval."
     _check_method(method)
     if method == 's2dtw': return -s2dtw_pairwise(video, text, video_lengths=video_lengths, text_lengths=text_lengths, **kwargs)
-    vl = _lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths')
-    tl = _lengths(text_lengths, text.shape[0], text.shape[1], text.device, 'text_lengths')
-    return F.normalize(_pool(video, vl), dim=-1) @ F.normalize(_pool(text, tl), dim=-1).T
+    vl = check_lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths')
+    tl = check_lengths(text_lengths, text.shape[0], text.shape[1], text.device, 'text_lengths')
+    return F.normalize(masked_mean(video, vl), dim=-1) @ F.normalize(masked_mean(text, tl), dim=-1).T
 
 def _check_method(method):
     if method not in ('s2dtw', 'mean'): raise ValueError(f"method must be 's2dtw' or 'mean', got {method!r}")

@@ -284,3 +284,16 @@ def forward_backward(cost:torch.Tensor, # Costs, as in `forward`
     "Distances and their gradients in one pass (the forward DP runs once), as the compiled kernels' `forward_backward`."
     P = cost.shape[0] * cost.shape[2] if pairwise else cost.shape[0]
     return _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, cost.new_ones(P))
+
+# %% ../nbs/01a_triton.ipynb #7eeb96df
+# The same three entry points as PyTorch operators, torch.ops.vtlearn.triton_dtw_forward, ..._backward and
+# ..._forward_backward, with the compiled kernels' schemas (vtlearn.align gives them the same fake kernels and autograd
+# formula). Their own names, not a Triton kernel of the compiled operators: those already have the CPU and CUDA keys,
+# and Triton runs on the same devices. The guard: this file is loaded a second time for Triton's interpreter.
+_SCHEMA = ('(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, float smooth_gamma, '
+           'float threshold{}) -> {}')
+if not hasattr(torch.ops.vtlearn, 'triton_dtw_forward'):
+    torch.library.custom_op('vtlearn::triton_dtw_forward', forward, mutates_args=(), schema=_SCHEMA.format('', 'Tensor'))
+    torch.library.custom_op('vtlearn::triton_dtw_backward', backward, mutates_args=(),
+                            schema=_SCHEMA.format(', bool alignment', 'Tensor').replace('Tensor text_lengths,', 'Tensor text_lengths, Tensor grad_out,'))
+    torch.library.custom_op('vtlearn::triton_dtw_forward_backward', forward_backward, mutates_args=(), schema=_SCHEMA.format('', '(Tensor, Tensor)'))

@@ -1,7 +1,15 @@
 // CPU kernel of S2DTW / soft-DTW: OpenMP over pairs, one sequential DP per pair, float32 and float64.
 // Inputs are costs (not similarities): pairwise (Bv, N, Bt, M) or paired (B, N, M), any strides.
-#include <torch/extension.h>
+// Registered as the PyTorch operators vtlearn::dtw_forward, dtw_backward and dtw_forward_backward (TORCH_LIBRARY
+// below holds their schemas, for every device; s2dtw_cuda.cu adds the CUDA kernels). Lean includes, not
+// torch/extension.h (the whole C++ frontend and pybind11): they halve the build time.
+#include <ATen/core/Tensor.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
 #include <type_traits>
 #include <vector>
 #include "s2dtw_host.h"
@@ -9,7 +17,7 @@
 using vt::PairDP;
 using vt::PairIndex;
 
-void check_args(const torch::Tensor& cost, const torch::Tensor& vlen, const torch::Tensor& tlen, bool pairwise) {
+void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
   vt::check_common(cost, vlen, tlen, pairwise);
   TORCH_CHECK(cost.is_cpu(), "cost must be a CPU tensor");
 }
@@ -160,11 +168,11 @@ void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, 
   }
 }
 
-torch::Tensor dtw_forward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, bool pairwise, bool plain,
+at::Tensor dtw_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise, bool plain,
                           double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
   const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2), P = num_pairs(cost, pairwise);
-  auto out = pairwise ? torch::empty({cost.size(0), cost.size(2)}, cost.options()) : torch::empty({P}, cost.options());
+  auto out = pairwise ? at::empty({cost.size(0), cost.size(2)}, cost.options()) : at::empty({P}, cost.options());
   auto ix = make_index(cost, vlen, tlen, pairwise);
   AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_forward_cpu", [&] {
     forward_cpu<scalar_t>(cost.data_ptr<scalar_t>(), ix, P, N, M, plain, gamma, smooth_gamma, tau, out.data_ptr<scalar_t>());
@@ -174,14 +182,14 @@ torch::Tensor dtw_forward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor 
 
 // Gradient of sum(grad_out * D) w.r.t. cost (zero on padding); alignment=true gives grad_out * dD/dG on the real cells.
 // value (may be null) also receives D.
-torch::Tensor backward_impl(const torch::Tensor& cost, const torch::Tensor& vlen, const torch::Tensor& tlen,
-                            const torch::Tensor& grad_out, bool pairwise, bool plain, double gamma, double smooth_gamma,
-                            double tau, bool alignment, torch::Tensor* value) {
+at::Tensor backward_impl(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen,
+                            const at::Tensor& grad_out, bool pairwise, bool plain, double gamma, double smooth_gamma,
+                            double tau, bool alignment, at::Tensor* value) {
   check_args(cost, vlen, tlen, pairwise);
   const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2), P = num_pairs(cost, pairwise);
   TORCH_CHECK(grad_out.numel() == P, "grad_out must have one entry per pair");
-  auto grad = torch::zeros(cost.sizes(), cost.options());
-  if (value) *value = pairwise ? torch::empty({cost.size(0), cost.size(2)}, cost.options()) : torch::empty({P}, cost.options());
+  auto grad = at::zeros(cost.sizes(), cost.options());
+  if (value) *value = pairwise ? at::empty({cost.size(0), cost.size(2)}, cost.options()) : at::empty({P}, cost.options());
   auto go = grad_out.to(cost.scalar_type()).contiguous();
   auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
   AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "dtw_backward_cpu", [&] {
@@ -192,26 +200,36 @@ torch::Tensor backward_impl(const torch::Tensor& cost, const torch::Tensor& vlen
   return grad;
 }
 
-torch::Tensor dtw_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen, torch::Tensor grad_out,
+at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out,
                            bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
   return backward_impl(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, nullptr);
 }
 
 // D and dD/dcost (each pair's own block) in one pass: what training needs, without running the forward DP twice.
-std::tuple<torch::Tensor, torch::Tensor> dtw_forward_backward(torch::Tensor cost, torch::Tensor vlen, torch::Tensor tlen,
+std::tuple<at::Tensor, at::Tensor> dtw_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen,
                                                               bool pairwise, bool plain, double gamma, double smooth_gamma,
                                                               double tau) {
-  torch::Tensor value;
+  at::Tensor value;
   const int64_t P = num_pairs(cost, pairwise);
-  auto grad = backward_impl(cost, vlen, tlen, torch::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
+  auto grad = backward_impl(cost, vlen, tlen, at::ones({P}, cost.options()), pairwise, plain, gamma, smooth_gamma, tau,
                             false, &value);
   return {value, grad};
 }
 
-#ifndef VT_NO_MODULE
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &dtw_forward, "S2DTW / soft-DTW forward (CPU)");
-  m.def("backward", &dtw_backward, "S2DTW / soft-DTW backward (CPU)");
-  m.def("forward_backward", &dtw_forward_backward, "S2DTW / soft-DTW distances and their gradients in one pass (CPU)");
+// The schemas: one definition for every device (only one TORCH_LIBRARY block may name the namespace). The fake
+// (meta) kernels, for torch.compile and FakeTensor, and the autograd formula are registered in Python, by vtlearn.align.
+TORCH_LIBRARY(vtlearn, m) {
+  m.set_python_module("vtlearn.align");
+  m.def("dtw_forward(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, "
+        "float smooth_gamma, float threshold) -> Tensor");
+  m.def("dtw_forward_backward(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, "
+        "float gamma, float smooth_gamma, float threshold) -> (Tensor, Tensor)");
+  m.def("dtw_backward(Tensor cost, Tensor video_lengths, Tensor text_lengths, Tensor grad_out, bool pairwise, bool plain, "
+        "float gamma, float smooth_gamma, float threshold, bool alignment) -> Tensor");
 }
-#endif
+
+TORCH_LIBRARY_IMPL(vtlearn, CPU, m) {
+  m.impl("dtw_forward", &dtw_forward);
+  m.impl("dtw_forward_backward", &dtw_forward_backward);
+  m.impl("dtw_backward", &dtw_backward);
+}

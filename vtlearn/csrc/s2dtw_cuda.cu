@@ -1,4 +1,5 @@
-// CUDA kernel of S2DTW / soft-DTW, float32 and float64, same interface as s2dtw_cpu.cpp.
+// CUDA kernel of S2DTW / soft-DTW, float32 and float64: the CUDA kernels of the operators vtlearn::dtw_forward,
+// dtw_backward and dtw_forward_backward, whose schemas s2dtw_cpu.cpp defines (load it first).
 // Schedule: a *team* of lanes per pair (vt::run_team in s2dtw_cell.h: anti-diagonals in parallel, a team
 // sync between them). Teams of 8/16/32 lanes are tiles of a warp (__syncwarp on the tile's mask), teams of
 // 64/128/256 lanes are a whole block (__syncthreads); the planner (s2dtw_plan.h) picks the size. The workspace
@@ -10,7 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
-#include <torch/csrc/utils/pybind.h>
+#include <torch/library.h>
 // c10 headers only: ATen/cuda/CUDAContext.h would pull in cuBLAS/cuSPARSE headers, absent from minimal toolkits.
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -129,8 +130,9 @@ std::tuple<at::Tensor, at::Tensor> dtw_forward_backward(at::Tensor cost, at::Ten
 
 }  // namespace
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &dtw_forward, "S2DTW / soft-DTW forward (CUDA)");
-  m.def("backward", &dtw_backward, "S2DTW / soft-DTW backward (CUDA)");
-  m.def("forward_backward", &dtw_forward_backward, "S2DTW / soft-DTW distances and their gradients in one pass (CUDA)");
+// Only the CUDA kernels: the schemas are defined once, by TORCH_LIBRARY(vtlearn) in s2dtw_cpu.cpp.
+TORCH_LIBRARY_IMPL(vtlearn, CUDA, m) {
+  m.impl("dtw_forward", &dtw_forward);
+  m.impl("dtw_forward_backward", &dtw_forward_backward);
+  m.impl("dtw_backward", &dtw_backward);
 }

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import timm
+from ..align import seq_mask  # the mask of the real positions of padded sequences
 
 # %% auto #0
 __all__ = ['EMBED_DIM', 'configurable', 'jsonable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool',
-           'list_temporal', 'create_temporal', 'TimmVideoEncoder', 'FeatureEncoder', 'seq_mask', 'Center',
-           'VideoTextModel']
+           'list_temporal', 'create_temporal', 'TimmVideoEncoder', 'FeatureEncoder', 'Center', 'VideoTextModel']
 
 # %% ../../nbs/05_models.core.ipynb #d9adf9f6
 _CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
@@ -190,12 +190,6 @@ class FeatureEncoder(nn.Module):
         return self.net(x.as_subclass(Tensor))
 
 # %% ../../nbs/05_models.core.ipynb #4c855dc7
-def seq_mask(lengths:Tensor, # (B,) numbers of real positions
-             n:int, # Sequence length
-            ) -> Tensor: # (B, n) bool, True on the real positions
-    "Mask of the real (non-padding) positions of sequences."
-    return torch.arange(n, device=lengths.device)[None] < lengths[:, None]
-
 def _normalize(x:Tensor) -> Tensor:
     "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
     return F.normalize(x.float(), dim=-1).to(x.dtype)
