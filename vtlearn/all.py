@@ -16,6 +16,7 @@ from .data.core import *
 from .data.video import *
 from .data.text import *
 from .data.formats import *
+from .data.shards import *
 from .models.core import *
 from .models.text import *
 from .models.s3d import *
