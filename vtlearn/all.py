@@ -17,6 +17,7 @@ from .data.core import *
 from .data.video import *
 from .data.text import *
 from .data.formats import *
+from .data.shards import *
 from .synth import *
 from .models.core import *
 from .models.text import *

@@ -11,6 +11,7 @@ from rich.table import Table
 from fastai.torch_core import rank_distrib
 from .check import check_kernels, bench_loss
 from .synth import synth_howto, synth_files
+from .data.shards import write_shards
 from .pretrain import pretrain, rich_progress
 from .pretrained import save_pretrained, check_out_path, load_pretrained
 from .evaluate import evaluate_dataset

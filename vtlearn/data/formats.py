@@ -12,9 +12,9 @@ import pandas as pd
 from .video import find_video, VIDEO_EXTS
 
 # %% auto #0
-__all__ = ['MAX_CAPTION_CHARS', 'DATASET_FORMATS', 'Segment', 'VideoItem', 'DataReport', 'read_howto100m', 'read_youcook2',
-           'read_crosstask', 'read_crosstask_steps', 'read_msrvtt', 'read_action_csv', 'read_action_folders',
-           'read_dataset']
+__all__ = ['MAX_CAPTION_CHARS', 'DATASET_FORMATS', 'Segment', 'VideoItem', 'DataReport', 'clean_caption', 'caption_segments',
+           'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_crosstask_steps', 'read_msrvtt',
+           'read_action_csv', 'read_action_folders', 'read_dataset']
 
 # %% ../../nbs/03c_data.formats.ipynb #5c13e5ef
 @dataclass
@@ -124,7 +124,10 @@ def _time(x):
     except (TypeError, ValueError): return None
     return t if math.isfinite(t) and t >= 0 else None
 
-def _text(x, key=None, report=None):
+def clean_caption(x, # A caption as read: a string, None, NaN (an empty CSV cell) or anything else
+                  key:str|None=None, # Where it comes from, for the report
+                  report:DataReport|None=None, # Where a non-string is counted (`bad_text`)
+                 ) -> str|None:
     "A caption as a stripped string ('' for None or NaN) of at most `MAX_CAPTION_CHARS`; None for a non-string (counted as `bad_text`)."
     if x is None or (isinstance(x, float) and math.isnan(x)): return ''
     if not isinstance(x, str):
@@ -140,7 +143,7 @@ def _segments(vid, rows, report):
     "Valid, sorted `Segment`s from `(key, start, end, text)` rows; the problems go to `report`."
     segs = []
     for key, start, end, text in rows:
-        text = _text(text, key, report)
+        text = clean_caption(text, key, report)
         if text is None: continue
         if not text: report.add('empty_text', key); continue
         s, e = _time(start), _time(end)
@@ -182,6 +185,16 @@ def _caption_lists(vid, c, report, where):
         report.add('mismatched_lengths', vid, f"{where}: " + ', '.join(f"{k}: {v}" for k, v in n.items())); return None
     return c
 
+def caption_segments(vid:str, # The video's id
+                     captions:dict, # Its HowTo100M captions: parallel lists `start`, `end` and `text`
+                     report:DataReport, # Where the problems are counted
+                     where:str='', # Where the captions come from, for the report
+                    ) -> list|None: # Its valid `Segment`s in time order; None when the lists are malformed
+    "The `Segment`s of one video's HowTo100M captions, checked as `read_howto100m` checks them (folders and shards alike)."
+    c = _caption_lists(vid, captions, report, where)
+    if c is None: return None
+    return _segments(vid, ((f"{vid} [caption {j}]", s, e, t) for j, (s, e, t) in enumerate(zip(c['start'], c['end'], c['text']))), report)
+
 def read_howto100m(csv_path:str|Path, # CSV with a `video_path` column (relative to `video_root`; the id is its stem)
                    caption_dir:str|Path, # Folder of `<video_id>.json` (or `.csv`) captions, or one combined JSON file
                    video_root:str|Path|None, # Folder of the videos; `None`: do not look for them (`path=None`)
@@ -216,9 +229,8 @@ def read_howto100m(csv_path:str|Path, # CSV with a `video_path` column (relative
         else:
             if vid not in combined: report.add('missing_captions', vid, f"not in {cap.name}"); continue
             c, where = combined[vid], cap.name
-        c = _caption_lists(vid, c, report, where)
-        if c is None: continue
-        segs = _segments(vid, ((f"{vid} [caption {j}]", s, e, t) for j, (s, e, t) in enumerate(zip(c['start'], c['end'], c['text']))), report)
+        segs = caption_segments(vid, c, report, where)
+        if segs is None: continue
         if not segs: report.add('no_segments', vid); continue
         task = df[task_col].iloc[i].strip() or None if task_col else None
         items.append(VideoItem(vid, path, segs, task=task))
@@ -285,7 +297,7 @@ def read_msrvtt(csv_path:str|Path, # MSR-VTT CSV: `key,vid_key,video_id,sentence
     items, paths = [], {}
     for l, vid, sentence in zip(range(2, len(df) + 2), df['video_id'].str.strip(), df['sentence']):
         if not vid: report.add('bad_row', f"line {l}", 'empty video_id'); continue
-        text = _text(sentence, f"{vid} (line {l})", report)
+        text = clean_caption(sentence, f"{vid} (line {l})", report)
         if not text:
             if text is not None: report.add('empty_text', f"{vid} (line {l})")
             continue
