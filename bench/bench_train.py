@@ -44,7 +44,7 @@ class StepTimer(Callback):
 
 class DeviceBatches:
     "`n` copies of one batch made on the device: a stand-in for a DataLoader that costs nothing, so a step is the model and the loss."
-    def __init__(self, batch, n): self.batch, self.n, self.device = batch, n, batch[0].device
+    def __init__(self, batch, n): self.batch, self.n, self.device, self.bs = batch, n, batch[0].device, len(batch[0])  # bs: read by HealthCallback
     def __iter__(self): return iter([self.batch] * self.n)
     def __len__(self): return self.n
     def one_batch(self): return self.batch
