@@ -11,7 +11,7 @@ FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-ne
          '--disable-sync', '--no-first-run', '--disable-quic']
 
 def page_of(nb):
-    "The page nbdev names a notebook: `00_align.ipynb` -> `align.html`."
+    "The page nbdev names a notebook: `01_align.ipynb` -> `align.html`."
     from nbdev.config import nbpath2html
     return nbpath2html(Path(nb)).name
 
@@ -91,11 +91,11 @@ def test_align_api_page(site, chromium):
     for s in ['def s2dtw_pairwise(', 'video_lengths', 'text_lengths', 'backend',
               'S2DTW between every video and every text: the distance matrix of the contrastive loss.']: assert s in text, s
     # the example right after the show_doc: its saved output is on the page
-    srcs = [''.join(c['source']) for c in nb_cells('00_align.ipynb')]
+    srcs = [''.join(c['source']) for c in nb_cells('01_align.ipynb')]
     i = srcs.index('show_doc(s2dtw_pairwise)') + 1
-    out = next((''.join(o['data']['text/plain']) for c in nb_cells('00_align.ipynb')[i:i+3]
+    out = next((''.join(o['data']['text/plain']) for c in nb_cells('01_align.ipynb')[i:i+3]
                 for o in c.get('outputs', []) if 'text/plain' in o.get('data', {})), None)
-    assert out, 'nbs/00_align.ipynb has no saved output after show_doc(s2dtw_pairwise): run the notebook and save it'
+    assert out, 'nbs/01_align.ipynb has no saved output after show_doc(s2dtw_pairwise): run the notebook and save it'
     assert ' '.join(out.splitlines()[0].split()) in text, out
 
 def test_every_notebook_has_a_clean_page(site):
@@ -128,7 +128,7 @@ def test_no_raw_markup_in_code_blocks(site):
         test_page = (DOCS/page_of(nb)).read_text()
         assert test_page.count('<table class="fastprogress"') == n > 0, (nb.name, n)
 
-SHOTS = {'index.html': 'index', 'align.html': 'api', page_of('10_tutorial.pretrain.ipynb'): 'tutorial'}
+SHOTS = {'index.html': 'index', 'align.html': 'api', page_of('11_tutorial.pretrain.ipynb'): 'tutorial'}
 
 @pytest.mark.parametrize('page', list(SHOTS))
 def test_page_as_rendered(site, chromium, page):
@@ -143,7 +143,7 @@ def test_page_as_rendered(site, chromium, page):
     if SHOTS[page] == 'api': assert res['shown_tables'] >= 3, res  # show_doc's parameter tables
     if SHOTS[page] == 'tutorial':
         n = sum('<table class="fastprogress"' in ''.join(o.get('data', {}).get('text/html', ''))
-                for c in nb_cells('10_tutorial.pretrain.ipynb') for o in c.get('outputs', []))
+                for c in nb_cells('11_tutorial.pretrain.ipynb') for o in c.get('outputs', []))
         assert res['training_tables'] == n > 0 and res['images'] > 0, res
     png = DOCS/'screenshots'/f'{SHOTS[page]}.png'  # build artefacts: look at them
     png.parent.mkdir(exist_ok=True); png.unlink(missing_ok=True)
@@ -159,7 +159,7 @@ def test_api_pages_like_docs_fast_ai(site):
     sec = page[page.index('id="s2dtw_pairwise"'):][:20000]
     assert re.search(r'(?s)<table>.*?<th>\s*<strong>Type</strong>.*?<td>video_lengths</td>\s*<td>Tensor \| None</td>', sec), 'no docments table'
     assert re.search(r'class="sd-source" href="https://github.com/[^"]+/blob/\w+/vtlearn/align.py#L\d+"', page[:page.index('id="s2dtw_pairwise"') + 2000])
-    srcs = [''.join(c['source']) for c in nb_cells('00_align.ipynb') if c['cell_type'] == 'code']
+    srcs = [''.join(c['source']) for c in nb_cells('01_align.ipynb') if c['cell_type'] == 'code']
     hidden = next(s for s in srcs if s.startswith('from fastcore.test import'))  # an import-only cell
     text = text_of(page)
     assert ' '.join(hidden.split()) not in text

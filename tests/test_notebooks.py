@@ -14,4 +14,4 @@ def test_notebook(nb, monkeypatch):
     ok, secs = run_nb(nb, skip_flags=flags.split() if isinstance(flags, str) else flags)
     assert ok, f"{nb.name} failed (see the traceback above)"
 
-def test_found_notebooks(): assert {'index', '00_align', '01_kernels'} <= {p.stem for p in NBS}
+def test_found_notebooks(): assert {'index', '00_kernels', '01_align'} <= {p.stem for p in NBS}

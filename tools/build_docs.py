@@ -178,7 +178,7 @@ def main(force='--force' in sys.argv):
     procd = {p: NBProcessor(p, procs=[], rm_directives=True).nb for p in nbs}
     fms = {p: _fm2dict_md(nb.cells[0].source) if nb.cells and nb.cells[0].cell_type == 'raw' else {}
            for p, nb in procd.items()}
-    slug = {p: Path(fms[p].get('output-file', nbpath2html(p).name)).stem for p in nbs}  # nbdev's name: 00_align -> align
+    slug = {p: Path(fms[p].get('output-file', nbpath2html(p).name)).stem for p in nbs}  # nbdev's name: 01_align -> align
     pages = {k: slug[p] + '.md' for p in nbs for k in (p.stem, slug[p])}
     shutil.rmtree(SRC, ignore_errors=True)
     (SRC/'docs').mkdir(parents=True)
