@@ -7,9 +7,11 @@ __all__ = ['LOSS_NAMES', 'NOISE_NAMES', 'cli_parser', 'parse_args', 'entry']
 
 # %% ../nbs/10_cli_args.ipynb #68617664
 import argparse, sys
+
 from pathlib import Path
 
 LOSS_NAMES = ('s2dtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # `list_losses()` and the keys of `NOISE_LEVELS` (checked below), named here
+
 NOISE_NAMES = ('none', 'default', '2x')                         # so that building the parser imports neither torch nor fastai
 
 def _video_args(p):
@@ -29,6 +31,7 @@ def _positive(v:str) -> int:
     if n < 1: raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
     return n
 
+# %% ../nbs/10_cli_args.ipynb #fb5dd67a
 def cli_parser() -> argparse.ArgumentParser:
     "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."
     p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
@@ -97,6 +100,7 @@ def cli_parser() -> argparse.ArgumentParser:
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
     return p
 
+# %% ../nbs/10_cli_args.ipynb #21a8ee38
 def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
               ) -> argparse.Namespace:
     "`cli_parser().parse_args(argv)`, with the checks across arguments: argparse prints the usage and exits on an error."
@@ -108,6 +112,7 @@ def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv
         p.error('eval steps needs --format crosstask and --tasks tasks_primary.txt')
     return a
 
+# %% ../nbs/10_cli_args.ipynb #f290f7c4
 def entry(argv:list|None=None):
     "The `vtlearn` console script: check the arguments, then import the library (torch, fastai) and run `main`; a user error is one line and exit status 2."
     a = parse_args(argv)
@@ -117,4 +122,3 @@ def entry(argv:list|None=None):
         if a.debug: raise
         print(f"vtlearn {a.cmd}: error: {e} (--debug shows where)", file=sys.stderr)
         sys.exit(2)
-

@@ -113,12 +113,14 @@ def localize_steps(model, # A pretrained two-tower model
     t = model.encode_text(model.tokenizer(list(step_texts))[0][None].to(v.device))[0]
     return assign_steps((v @ t.T).float().cpu(), ordered)
 
+# %% ../nbs/08a_evaluate.ipynb #3d451f9f
 def _duration(item, features, feature_fps, report):
     "Duration of a video in seconds: its feature rows / `feature_fps`, else the container's; `None` (counted in `report`) if unreadable."
     try: return len(np.load(item.path, mmap_mode='r')) / feature_fps if features else video_info(item.path)['duration']
     except (VideoError, OSError, ValueError, EOFError) as e:
         report.add('bad_features' if features else 'bad_video', str(item.path), f'{type(e).__name__}: {e}', action='video skipped')
 
+# %% ../nbs/08a_evaluate.ipynb #8e38e67f
 def evaluate_steps(model, # A pretrained model or anything `load_pretrained` takes
                    items:list, # `VideoItem`s with their annotated steps (`read_crosstask`); `task` selects the step list
                    task_steps:dict, # `{task: [step, ...]}` (`read_crosstask_steps`); a segment's text names its step

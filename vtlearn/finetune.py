@@ -53,6 +53,7 @@ def action_dls(train:list, # Labelled training `VideoItem`s (`read_action_csv(..
     dls.issues = issues
     return dls
 
+# %% ../nbs/08b_finetune.ipynb #0c9165fa
 @configurable
 class ActionModel(nn.Module):
     "A linear classifier (on batch-normalised features) over a video tower's embedding of the whole video."
@@ -72,6 +73,7 @@ class ActionModel(nn.Module):
     def forward(self, x:Tensor) -> Tensor: # (B, 1, ...) -> (B, n_classes) logits
         return self.head(self.video_encoder(x.as_subclass(Tensor))[:, 0])
 
+# %% ../nbs/08b_finetune.ipynb #d0f76b15
 def _check_video(model, x):
     "A clear error when the video tower cannot read this data (clips vs features, feature size)."
     try:
@@ -115,6 +117,7 @@ def retrieval_dls(items:list, # `VideoItem`s (YouCook2 / MSR-VTT)
     return VideoTextDataLoaders.from_items(allc, tokenizer=model.tokenizer, n_segments=1, features=feature_root is not None,
                                           splitter=split_by_video({it.video_id for it in va}), **kwargs)
 
+# %% ../nbs/08b_finetune.ipynb #11a083d0
 def _check_tokenizer(model, dls):
     a, b = model.tokenizer, getattr(dls, 'tokenizer', None)
     if b is None: return

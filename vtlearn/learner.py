@@ -104,6 +104,7 @@ def _mean_cross_cosine(x:Tensor, mask:Tensor) -> float:
     other = owner[:, None] != owner[None]
     return (e @ e.T)[other].mean().item() if other.any() else float('nan')
 
+# %% ../nbs/07_learner.ipynb #30653372
 class HealthCallback(Callback):
     "Per epoch: the S2DTW path's share on real cells and the within-batch cosines (validation); warns on the uniform-score plateau."
     order, run_train = 60, False

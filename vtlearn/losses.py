@@ -231,6 +231,7 @@ def count_local_permutations(n:int, # Sequence length
         ways = nxt
     return sum(ways.values())
 
+# %% ../nbs/02_losses.ipynb #928f6dd1
 class TDA:
     "Temporal data augmentation: reorder each sequence by a random local permutation that preserves its self-similarity."
     def __init__(self, strength:float=50., # Inverse temperature of the softmin over candidate scores

@@ -89,6 +89,7 @@ class RetrievalMetric(Metric):
     @property
     def name(self): return f"{self.direction}_{'MedR' if self.k is None else f'R@{self.k}'}"
 
+# %% ../nbs/06_metrics.ipynb #13deb82a
 def retrieval_metrics_for(method:str='s2dtw', # How videos and texts are compared: 's2dtw' or 'mean'
                           ks:tuple=(1, 5, 10), # Recall cut-offs
                           directions:tuple=('t2v', 'v2t'), # Which directions to report

@@ -134,6 +134,7 @@ def _masks(shape, cx, cy, s, H, W):
         return (t >= 0) & (t <= 1) & (np.abs(dx) <= 1.35 * s * t)
     raise ValueError(f"unknown shape {shape!r}: one of {SHAPES}")
 
+# %% ../nbs/04_synth.ipynb #2c09e8bd
 def _motion(action, n, rng, W, H, s):
     "Centre x, y, scale and visibility of the object over the `n` frames of `action`, from a random start."
     u = (np.arange(n) + 0.5) / n  # phase of each frame in the segment
@@ -245,7 +246,9 @@ def plan_times(plan:list, # Segments from `plan_video`
 
 # %% ../nbs/04_synth.ipynb #62242389
 NOISE_DEFAULTS = dict(shift=1.5, drop=0.2, filler=0.5, swap=0.1)
+
 NO_NOISE = dict(shift=0., drop=0., filler=0., swap=0.)
+
 NOISE_LEVELS = {'none': NO_NOISE, 'default': NOISE_DEFAULTS, '2x': {k: 2 * v for k, v in NOISE_DEFAULTS.items()}}  # the ablation's levels
 
 def _check_noise(shift, drop, filler, swap):
@@ -260,6 +263,7 @@ def _poisson(u, lam):
     while c < u and p > 0: k += 1; p *= lam / k; c += p
     return k
 
+# %% ../nbs/04_synth.ipynb #fd241fb0
 def narrate(steps:list, # `[(start, end, step)]`: the steps of the video, in order (from `plan_times`)
             duration:float, # Length of the video (s): every step lies inside it
             seed:int=0, # Seed of the dataset
@@ -325,6 +329,7 @@ def _frame_stats(frames):
     col = np.einsum('tp,tpc->tc', mf, frames.reshape(T, -1, 3).astype(np.float32)).astype(np.float64) / a[:, None] / 255
     return dict(area=area, cx=cx, cy=cy, bh=np.maximum(r1 - r0, 1), bw=np.maximum(c1 - c0, 1), r0=r0, col=col)
 
+# %% ../nbs/04_synth.ipynb #62076df0
 def video_features(frames:np.ndarray, # (T, H, W, 3) uint8 frames
                    fps:float=10, # Their frame rate
                   ) -> np.ndarray: # (ceil(T / fps), len(FEATURE_NAMES)) float32
@@ -426,8 +431,10 @@ def _video(root, params, vid, steps, rng, stats):
 
 # %% ../nbs/04_synth.ipynb #75a8ec84
 _MARKER = '.complete'
+
 _log = logging.getLogger('vtlearn.synth')
 
+# %% ../nbs/04_synth.ipynb #942ebb0f
 def _generate(root, params):
     "Write the dataset of `params` into the new folder `root`."
     seed, counts, noise = params['seed'], params['counts'], params['noise']
@@ -566,6 +573,7 @@ def _remove_stale(root):
         except (ProcessLookupError, ValueError): shutil.rmtree(p, ignore_errors=True)
         except PermissionError: pass
 
+# %% ../nbs/04_synth.ipynb #b10247e5
 def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named after the parameters in `synth_cache_dir()`
                 size:str|dict='small', # 'tiny' (tests), 'small' (demo), 'medium', or a dict of counts overriding those of 'small'
                 seed:int=0, # Seed of everything: tasks, videos, narration

@@ -188,7 +188,6 @@ def _check(cost, vlen, tlen, pairwise):
     if not (vlen.is_contiguous() and tlen.is_contiguous()): raise RuntimeError("lengths must be contiguous")
     if vlen.numel() != cost.shape[0] or tlen.numel() != cost.shape[2 if pairwise else 0]: raise RuntimeError("lengths do not match the batch")
 
-
 @functools.cache
 def _interpreted():
     "This module again, its kernels built for Triton's interpreter (`triton.jit` reads TRITON_INTERPRET when it decorates)."
@@ -206,6 +205,7 @@ def _interpreted():
 @functools.cache
 def _sms(index): return torch.cuda.get_device_properties(index).multi_processor_count
 
+# %% ../nbs/00a_triton.ipynb #e36d503d
 def _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad_out=None, alignment=False, pairs=None, programs=None, block=None):
     "Launch the kernel: the distances, or with `grad_out` (the backward) the distances and `grad_out * dD/dcost` (or the alignment)."
     _check(cost, vlen, tlen, pairwise)

@@ -153,6 +153,7 @@ def clip_spans(segments:list, # The window's `Segment`s (captions)
     e = max(e, a)
     return [Segment(a + (e - a) * k / grid, a + (e - a) * (k + 1) / grid, '') for k in range(grid)]
 
+# %% ../../nbs/03c_data.core.ipynb #91141cbb
 class DecodeClips(Transform):
     "Decode one clip of `n_frames` frames per segment of the window into a padded `ClipSeq`; unusable videos are skipped."
     order = -5
@@ -304,6 +305,7 @@ def check_items(items:list, # `VideoItem`s
     if not good: raise ValueError("no usable item: " + issues.report.summary())
     return good
 
+# %% ../../nbs/03c_data.core.ipynb #8595267f
 class VideoTextDL(TfmdDL):
     "A `TfmdDL` whose first-item pass (fastai's discovery of the batch types) also skips unusable samples."
     loaded = None  # a shared bool tensor, one per sample, to record which samples loaded (worker processes too)
@@ -316,6 +318,7 @@ class VideoTextDL(TfmdDL):
             if (it := super().do_item(i)) is not None: return it
         raise ValueError("no sample of this dataset could be loaded")
 
+# %% ../../nbs/03c_data.core.ipynb #eed59185
 class VideoTextDataLoaders(DataLoaders):
     "`DataLoaders` of (clips or features, captions, lengths) samples of N consecutive narration segments."
     @classmethod

@@ -35,8 +35,10 @@ class VideoItem:
 
 # %% ../../nbs/03b_data.formats.ipynb #233b6ede
 _log = logging.getLogger('vtlearn.data')
+
 MAX_CAPTION_CHARS = 1000  # longer captions are cut to this (and counted): a tokenizer learns superlinearly in a word's length
 
+# %% ../../nbs/03b_data.formats.ipynb #eff7fc77
 class DataReport:
     "Problems found while reading a dataset: counted by kind, the first `max_logged` of each kind logged, `summary()` text."
     actions = dict(missing_video='item skipped', missing_captions='video skipped', bad_captions='video skipped',
@@ -88,6 +90,7 @@ class DataReport:
 
     def __repr__(self): return self.summary()
 
+# %% ../../nbs/03b_data.formats.ipynb #250eace1
 def _finish(items, report):
     "Log the summary; raise if nothing usable was found."
     report.n_items = len(items)
@@ -124,6 +127,7 @@ def _time(x):
     except (TypeError, ValueError): return None
     return t if math.isfinite(t) and t >= 0 else None
 
+# %% ../../nbs/03b_data.formats.ipynb #ad62d3bb
 def clean_caption(x, # A caption as read: a string, None, NaN (an empty CSV cell) or anything else
                   key:str|None=None, # Where it comes from, for the report
                   report:DataReport|None=None, # Where a non-string is counted (`bad_text`)
@@ -195,6 +199,7 @@ def caption_segments(vid:str, # The video's id
     if c is None: return None
     return _segments(vid, ((f"{vid} [caption {j}]", s, e, t) for j, (s, e, t) in enumerate(zip(c['start'], c['end'], c['text']))), report)
 
+# %% ../../nbs/03b_data.formats.ipynb #ce56314e
 def read_howto100m(csv_path:str|Path, # CSV with a `video_path` column (relative to `video_root`; the id is its stem)
                    caption_dir:str|Path, # Folder of `<video_id>.json` (or `.csv`) captions, or one combined JSON file
                    video_root:str|Path|None, # Folder of the videos; `None`: do not look for them (`path=None`)

@@ -152,11 +152,13 @@ class ShardIssues(LoadIssues):
     "`LoadIssues` with the problems of shards: a sample without a usable JSON, video or features member, an unreadable shard."
     kinds = LoadIssues.kinds + ('bad_sample', 'bad_shard')
 
+# %% ../../nbs/03d_data.shards.ipynb #bf64e532
 def _read(f, span):
     f.seek(span[0]); b = f.read(span[1])
     if len(b) != span[1]: raise EOFError(f"member truncated: {len(b)} of {span[1]} bytes")
     return b
 
+# %% ../../nbs/03d_data.shards.ipynb #98be098b
 @dataclass
 class ShardSplit:
     "The samples of one split of a shard folder, read in shard order; `read(positions)` streams the raw samples at those positions."
@@ -242,6 +244,7 @@ def _shard_captions(samples:list, positions) -> list:
         if (it := sample_item(meta, key, report)) is not None: texts[i] = [s.text for s in it.segments]
     return [t for i in positions for t in texts.get(i, [])]
 
+# %% ../../nbs/03d_data.shards.ipynb #daac9767
 @patch(cls_method=True)
 def from_shards(cls:VideoTextDataLoaders, root:str|Path, # Folder of tar shards (`write_shards`'s, or video2dataset's)
                 tokenizer:CaptionTokenizer|None=None, # Default: a tokenizer trained on the training captions (reads every JSON once)

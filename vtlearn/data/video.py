@@ -153,6 +153,7 @@ def _scan(c, s, ts, t0, vfps, seek_to):
         prev = (t, f)
     return picks, prev, n
 
+# %% ../../nbs/03_data.video.ipynb #5b66f87b
 def _decode_frames(c, s, ts, info, path, size, stats):
     "The frames nearest to the times `ts` as one (T, H, W, 3) uint8 array, each distinct frame converted once."
     t0, vfps = info.get('start_time', 0.), info['fps']
@@ -244,6 +245,7 @@ def _rand_box(H, W, scale, ratio):
     h, w = (H, min(W, round(H * r))) if W / H >= r else (min(H, round(W / r)), W)
     return (H - h) // 2, (W - w) // 2, h, w
 
+# %% ../../nbs/03_data.video.ipynb #b629f8dc
 class ClipAugment(RandTransform):
     "Random resized crop and flip, the same for all frames of a clip or clip sequence (train); resize and centre crop (valid)."
     split_idx, order = None, 1

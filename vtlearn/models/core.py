@@ -38,6 +38,7 @@ def configurable(cls=None, *, reset:dict|None=None):
         return cls
     return wrap if cls is None else wrap(cls)
 
+# %% ../../nbs/05_models.core.ipynb #f6f11dd0
 def jsonable(v, # A constructor argument (or a model attribute) to store
              where:str, # Its name, for the error message
             ):
@@ -50,6 +51,7 @@ def jsonable(v, # A constructor argument (or a model attribute) to store
     if isinstance(v, dict) and all(isinstance(k, str) for k in v): return {'dict': {k: jsonable(x, f'{where}.{k}') for k, x in v.items()}}
     raise TypeError(f"cannot save {where} = {type(v).__name__} in a model config (JSON): build the model from plain arguments")
 
+# %% ../../nbs/05_models.core.ipynb #436bbfe6
 def model_config(model:nn.Module, # A model built from `configurable` classes (all of vtlearn's)
                  where:str='model', # Its name in error messages
                 ) -> dict: # `{'class': name, 'args': {...}}`, JSON data
@@ -61,6 +63,7 @@ def model_config(model:nn.Module, # A model built from `configurable` classes (a
                         "vtlearn's classes (a custom module: decorate it with @configurable), or use Learner.export for trusted files")
     return {'class': type(model).__name__, 'args': {k: jsonable(v, f'{where}.{k}') for k, v in a.items()}}
 
+# %% ../../nbs/05_models.core.ipynb #2886d279
 def _from_json(v):
     if isinstance(v, list): return [_from_json(x) for x in v]
     if isinstance(v, dict):
@@ -77,7 +80,6 @@ def model_from_config(config:dict, # From `model_config`
     cls = _CONFIGURABLE.get(config['class'])
     if cls is None: raise ValueError(f"unknown model class {config['class']!r} in the config: known ones are {sorted(_CONFIGURABLE)}")
     return cls(**{k: _from_json(v) for k, v in config['args'].items()})
-
 
 # %% ../../nbs/05_models.core.ipynb #9a52c375
 EMBED_DIM = 512  # the embedding size D of every tower, learner and recipe by default: the published models' size
@@ -133,6 +135,7 @@ def _load_weights(model:nn.Module, path:Path):
         raise ValueError(f"{path} does not fit this backbone: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     model.load_state_dict({k: v for k, v in sd.items() if k in own})
 
+# %% ../../nbs/05_models.core.ipynb #a4412bd8
 @configurable(reset={'pretrained': False})
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
@@ -217,6 +220,7 @@ class Center(nn.Module):
                 return ((x.double() - mean) / (var + self.eps).sqrt()).to(x.dtype)
         return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
 
+# %% ../../nbs/05_models.core.ipynb #872a3e38
 def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
     "Centre the rows of `x` (..., D) with `norm` (only those of `mask` count), in float32, in `x`'s dtype."
     if norm is None: return x
@@ -224,6 +228,7 @@ def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
     c = norm(rows.float()).to(x.dtype)
     return c.view(x.shape) if mask is None else x.masked_scatter(mask[..., None], c)
 
+# %% ../../nbs/05_models.core.ipynb #d2bc0e04
 @configurable(reset={'tokenizer': None})
 class VideoTextModel(nn.Module):
     "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."

@@ -53,6 +53,7 @@ class _Unit3D(nn.Module):
         x = F.relu(self.bn1(self.conv1(x)), inplace=True)
         return F.relu(self.bn2(self.conv2(x)), inplace=True) if self.separable else x
 
+# %% ../../nbs/05b_models.s3d.ipynb #3addee45
 class _SelfGating(nn.Module):
     "S3D-G's gate: each channel scaled by the sigmoid of a linear map (`fc`) of the channels' space-time means."
     def __init__(self, c:int):
@@ -240,6 +241,7 @@ class S3DTwoTower(VideoTextModel):
 
 # %% ../../nbs/05b_models.s3d.ipynb #0e786b64
 _MILNCE_URL = 'https://www.rocq.inria.fr/cluster-willow/amiech/howto100m'
+
 _PUBLISHED = {
     'mil-nce': dict(checkpoint='s3d_howto100m.pth', words=('s3d_dict.npy',), space_to_depth=True, max_tokens=16, lowercase=True,
                     source=f"the MIL-NCE S3D release, https://github.com/antoine77340/S3D_HowTo100M "
@@ -273,6 +275,7 @@ def _read_checkpoint(ckpt:Path, weights_only:bool) -> dict:
         raise ValueError(f"{ckpt} holds no state_dict: expected a dict of tensors, or a dict with one under 'state_dict', got a {type(sd).__name__}")
     return {k.removeprefix('module.'): v for k, v in sd.items()}
 
+# %% ../../nbs/05b_models.s3d.ipynb #9e9faa64
 def _check_checkpoint(sd:dict, expected:dict, ckpt, name:str):
     "A ValueError naming the missing and unexpected keys and the shape mismatches of `sd` against the model's `expected` state_dict."
     missing = [k for k in expected if k not in sd and not k.endswith('num_batches_tracked')]  # PyTorch fills in missing counters

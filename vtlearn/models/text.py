@@ -175,6 +175,7 @@ class _BertLayer(nn.Module):
         x = self.ln1(x + self.drop(self.o(a.transpose(1, 2).reshape(b, l, d))))
         return self.ln2(x + self.drop(self.fc2(F.gelu(self.fc1(x)))))
 
+# %% ../../nbs/05a_models.text.ipynb #c76ad2e2
 class _MiniBert(nn.Module):
     "BERT's embeddings and encoder (no pooler): ids and mask -> token outputs."
     def __init__(self, cfg:dict):
@@ -199,6 +200,7 @@ _BERT_NAMES = dict(tok='embeddings.word_embeddings', pos='embeddings.position_em
                    ln='embeddings.LayerNorm', q='attention.self.query', k='attention.self.key', v='attention.self.value',
                    o='attention.output.dense', ln1='attention.output.LayerNorm', fc1='intermediate.dense',
                    fc2='output.dense', ln2='output.LayerNorm')
+
 _BERT_UNUSED = {'embeddings.position_ids', 'pooler.dense.weight', 'pooler.dense.bias'}
 
 def _ckpt_name(name:str) -> str:
@@ -209,6 +211,7 @@ def _ckpt_name(name:str) -> str:
         return f'encoder.layer.{i}.{_BERT_NAMES[m]}.{w}'
     return f'{_BERT_NAMES[mod]}.{w}'
 
+# %% ../../nbs/05a_models.text.ipynb #866e5170
 def _load_bert(model:_MiniBert, file:Path):
     "Load a BERT checkpoint (safetensors) into `model`, strictly: missing or unexpected names and wrong shapes are errors."
     try: sd = load_file(str(file))
