@@ -20,28 +20,14 @@ BS, NS, D = (16, 64, 256, 1024, 2048), (8, 16, 32), 512
 
 def run_one(device, precision, B, N, reps, backend=None):
     "Time one configuration in this process (`backend`: a kernel of vtlearn.align, default the device's); returns a dict of measurements."
-    from vtlearn.align import s2dtw_pairwise
-    backend = backend or device
-    torch.backends.cuda.matmul.allow_tf32 = precision == 'tf32'
-    g = torch.Generator(device).manual_seed(0)
-    V = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
-    T = torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_()
-    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    def step(backward):  # forward alone: inference (no gradient); forward + backward: a training step
-        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'), torch.set_grad_enabled(backward):
-            loss = s2dtw_pairwise(V, T, backend=backend).sum()
-        if backward: loss.backward()
+    from vtlearn.check import time_loss
     from vtlearn.kernels import load_kernel
+    backend = backend or device
     load_kernel(backend)
-    if device == 'cuda': torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    if device == 'cuda': torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated() + 2 * B * N * D * 4  # the inputs
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step(True); sync()  # warm-up
-    res = {}
-    for name, bw in (('fwd', False), ('fwd_bwd', True)):
-        ts = []
-        for _ in range(reps):
-            sync(); t0 = time.perf_counter(); step(bw); sync(); ts.append(time.perf_counter() - t0)
-        res[name] = 1e3 * sorted(ts)[len(ts) // 2]
+    res = {name: time_loss(B, N, D, device, reps, backward=bw, backend=backend, precision=precision)
+           for name, bw in (('fwd', False), ('fwd_bwd', True))}
     if device == 'cuda': res['peak_mb'] = (torch.cuda.max_memory_allocated() - base) / 2**20
     else: res['peak_mb'] = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
     return res

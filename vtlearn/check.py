@@ -42,17 +42,23 @@ def time_loss(B:int=64, # Batch size (B x B pairs)
               D:int=512, # Embedding size
               device:str='cpu', # 'cpu' or 'cuda'
               reps:int=5, # Timed repetitions (after one warm-up)
-             ) -> float: # Median milliseconds of forward + backward
-    "Median time of `s2dtw_pairwise` forward + backward on a (B, N, D) x (B, N, D) float32 batch."
-    V = torch.nn.functional.normalize(torch.randn(B, N, D, device=device), dim=-1).requires_grad_()
-    T = torch.nn.functional.normalize(torch.randn(B, N, D, device=device), dim=-1).requires_grad_()
+              backward:bool=True, # Forward + backward (a training step), else the forward alone (no gradient)
+              backend:str='auto', # The kernel (`s2dtw_pairwise`'s `backend`)
+              precision:str='fp32', # The similarity GEMM: 'fp32', 'tf32' or 'bf16' (autocast, CUDA)
+             ) -> float: # Median milliseconds
+    "Median time of `s2dtw_pairwise` (forward, or forward + backward) on a (B, N, D) x (B, N, D) float32 batch."
+    if precision not in ('fp32', 'tf32', 'bf16'): raise ValueError(f"precision must be 'fp32', 'tf32' or 'bf16', got {precision!r}")
+    torch.backends.cuda.matmul.allow_tf32 = precision == 'tf32'
+    g = torch.Generator(device).manual_seed(0)
+    V, T = (torch.nn.functional.normalize(torch.randn(B, N, D, device=device, generator=g), dim=-1).requires_grad_() for _ in range(2))
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     ts = []
     for i in range(reps + 1):
-        if device == 'cuda': torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        s2dtw_pairwise(V, T).sum().backward()
-        if device == 'cuda': torch.cuda.synchronize()
-        ts.append(1e3 * (time.perf_counter() - t0))
+        sync(); t0 = time.perf_counter()
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'), torch.set_grad_enabled(backward):
+            loss = s2dtw_pairwise(V, T, backend=backend).sum()
+        if backward: loss.backward()
+        sync(); ts.append(1e3 * (time.perf_counter() - t0))
     return sorted(ts[1:])[reps // 2]
 
 # %% ../nbs/01a_check.ipynb #52f5a746
