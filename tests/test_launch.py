@@ -62,11 +62,16 @@ def test_killed_and_resumed_continues_exactly(runs):
     assert len(epoch_losses(r.stdout)) == 2 - done               # only the epochs left
     for k, v in weights(d/'two').items(): torch.testing.assert_close(weights(d/'killed')[k], v, rtol=0, atol=1e-6)
 
-def test_accelerate_launch(runs):
+def test_accelerate_launch_on_shards(runs):
+    "The README's path to many GPUs: the data to tar shards (`vtlearn shard`), then `accelerate launch ... pretrain --shards`."
     if shutil.which('accelerate') is None: pytest.skip('accelerate is not installed')
-    d = runs[0]
+    from vtlearn.synth import synth_howto, synth_files
+    d, f = runs[0], synth_files(synth_howto(size='tiny', features=True))
+    r = launch([sys.executable, '-m', 'vtlearn.cli', 'shard', str(f.train_csv), '--captions', str(f.captions), '--features', str(f.features),
+                '--out', 'shards', '--shard-size', '4'], d)
+    assert r.returncode == 0 and len(list((d/'shards').glob('*.tar'))) > 1, r.stderr[-3000:]
     r = launch(['accelerate', 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
                 '--dynamo_backend', 'no', '--main_process_port', str(29700 + os.getpid() % 1000),
-                '-m', 'vtlearn.cli', 'pretrain', '--synth', 'tiny', '--epochs', '1', '--bs', '2', '--out', 'acc'], d)
+                '-m', 'vtlearn.cli', 'pretrain', '--shards', 'shards', '--epochs', '1', '--bs', '2', '--out', 'acc'], d)
     assert r.returncode == 0, r.stderr[-3000:]
     assert len(epoch_losses(r.stdout)) == 1 and (d/'acc'/'model.safetensors').is_file()

@@ -39,8 +39,8 @@ def _pretrain(a, console):
         a.csv, a.captions, a.features = f.train_csv, f.captions, f.features
     with rich_progress(console) as prog:
         learn = pretrain(a.csv, a.captions, a.features, a.videos, a.loss, a.tda, a.epochs, a.lr, a.bs, seed=a.seed, progress=prog,
-                         checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'), resume=a.resume,
-                         **({} if a.features else {'video_arch': a.video_arch}))
+                         checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'), resume=a.resume, shard_root=a.shards,
+                         video_arch=a.video_arch)  # used for videos only
     _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
     if not rank_distrib(): console.print(f'saved {save_pretrained(learn, a.out)}')
 

@@ -51,6 +51,7 @@ def cli_parser() -> argparse.ArgumentParser:
     t.add_argument('--captions', type=Path, help='caption folder (<video_id>.json) or JSON file')
     g = t.add_mutually_exclusive_group()
     g.add_argument('--videos', type=Path); g.add_argument('--features', type=Path)
+    g.add_argument('--shards', type=Path, help='folder of tar shards (vtlearn shard) instead of --csv, --captions and a folder')
     t.add_argument('--loss', default='s2dtw', choices=LOSS_NAMES); t.add_argument('--tda', action='store_true')
     t.add_argument('--epochs', type=_positive, default=30); t.add_argument('--lr', type=float, default=3e-3)
     t.add_argument('--bs', type=_positive, default=16); t.add_argument('--seed', type=int, default=0)
@@ -106,8 +107,8 @@ def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv
     "`cli_parser().parse_args(argv)`, with the checks across arguments: argparse prints the usage and exits on an error."
     p = cli_parser()
     a = p.parse_args(argv)
-    if a.cmd == 'pretrain' and not (a.synth or a.csv and a.captions and (a.videos or a.features)):
-        p.error('pretrain needs --synth SIZE, or --csv, --captions and --videos or --features')
+    if a.cmd == 'pretrain' and not (a.synth or a.shards or a.csv and a.captions and (a.videos or a.features)):
+        p.error('pretrain needs --synth SIZE, --shards DIR, or --csv, --captions and --videos or --features')
     if a.cmd == 'eval' and a.task == 'steps' and (a.format != 'crosstask' or not a.tasks):
         p.error('eval steps needs --format crosstask and --tasks tasks_primary.txt')
     return a

@@ -19,6 +19,7 @@ import fastai.callback.progress  # Learner.no_bar
 import fastai.distributed  # Learner.distrib_ctx
 from .losses import create_loss, list_losses
 from .data.core import VideoTextDataLoaders
+from .data.shards import from_shards  # VideoTextDataLoaders.from_shards
 from .learner import vt_learner, VTLearner
 from .models.core import EMBED_DIM
 
@@ -118,10 +119,10 @@ def data_parallel(learn:Learner): # A learner built in every process
 # %% ../nbs/07a_pretrain.ipynb #0da2b6d1
 _LEARNER_ARGS = set(inspect.signature(vt_learner).parameters) - {'dls', 'loss_func', 'tda', 'out_dim', 'cbs', 'kwargs'}
 
-def pretrain(train_csv:str|Path, # HowTo100M-format CSV (`video_path` column)
-             caption_dir:str|Path, # Its captions (`<video_id>.json` files or one JSON file)
+def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` column)
+             caption_dir:str|Path|None=None, # Its captions (`<video_id>.json` files or one JSON file)
              feature_root:str|Path|None=None, # Pre-extracted `<video_id>.npy` features...
-             video_root:str|Path|None=None, # ... or the videos (a timm backbone per frame: `video_arch`)
+             video_root:str|Path|None=None, # ... or the videos (a timm backbone per frame: `video_arch`)...
              loss:str='s2dtw', # One of `list_losses()`
              tda:bool=False, # Temporal data augmentation
              epochs:int=30, # Epochs of `fit_one_cycle`
@@ -134,17 +135,21 @@ def pretrain(train_csv:str|Path, # HowTo100M-format CSV (`video_path` column)
              checkpoints:str|Path|None=None, # Folder of the per-epoch checkpoint (`EpochCheckpoint`)
              resume:bool=False, # Continue from the checkpoint in `checkpoints`, if any
              cbs:list|None=None, # More callbacks for the fit
+             shard_root:str|Path|None=None, # ... or tar shards of either (`write_shards`), instead of the CSV and the folders
              **kwargs, # Passed to `vt_learner` (`video_arch`, `text_arch`...) or to the DataLoaders (`n_frames`, `decode_size`, `clip_grid`...)
             ) -> VTLearner:
     "Pretrain a two-tower model on narrated videos with a sequence loss; data parallel when launched by `torchrun` or `accelerate launch`."
     if loss not in list_losses(): raise ValueError(f"loss must be one of {list_losses()}, got {loss!r}")
-    if (feature_root is None) == (video_root is None): raise ValueError("give exactly one of feature_root (features) and video_root (videos)")
+    if sum(r is not None for r in (feature_root, video_root, shard_root)) != 1:
+        raise ValueError("give exactly one of feature_root (features), video_root (videos) and shard_root (shards)")
+    if shard_root is None and (train_csv is None or caption_dir is None): raise ValueError("folders need train_csv and caption_dir")
     if resume and checkpoints is None: raise ValueError("resume=True needs the checkpoints folder to resume from")
     init_distributed()
     set_seed(seed, reproducible=True)
     lk = {k: kwargs.pop(k) for k in list(kwargs) if k in _LEARNER_ARGS}
     dk = dict(bs=bs, n_segments=n_segments, seed=seed)
-    dls = (VideoTextDataLoaders.from_features(train_csv, caption_dir, feature_root, **dk, **kwargs) if feature_root is not None else
+    dls = (VideoTextDataLoaders.from_shards(shard_root, **dk, **kwargs) if shard_root is not None else
+           VideoTextDataLoaders.from_features(train_csv, caption_dir, feature_root, **dk, **kwargs) if feature_root is not None else
            VideoTextDataLoaders.from_howto100m(train_csv, caption_dir, video_root, **dk, **kwargs))
     if len(dls.train) < max(1, num_distrib()):
         raise ValueError(f"{len(dls.train_ds)} training videos make {len(dls.train)} full batches of bs={bs}, fewer than "
