@@ -102,10 +102,10 @@ def s3d(reps: int) -> dict:
             m, x = S3D(), torch.empty(1, 3, T, px, px)
         with FlopCounterMode(display=False) as fc: m(x)
         flops[f'{T}x{px}x{px}'] = fc.get_total_flops()  # forward, multiply-add counted as 2
-    from vtlearn.models.text import text_encoder
+    from vtlearn.models.text import create_text_encoder
     from vtlearn.models.core import FeatureEncoder
     tw = {}  # the other towers, per caption of 16 tokens and per clip feature (real tensors: they are small)
-    for name, mod, args in (('wordpool text tower, one caption of 16 tokens', text_encoder('wordpool', vocab_size=66250, out_dim=512),
+    for name, mod, args in (('wordpool text tower, one caption of 16 tokens', create_text_encoder('wordpool', vocab_size=66250, out_dim=512),
                              (torch.randint(1, 66250, (1, 1, 16)),)),
                             ('features tower (MLP 512-1024-512), one clip', FeatureEncoder(512, 512), (torch.randn(1, 1, 512),))):
         with FlopCounterMode(display=False) as fc: mod(*args)
