@@ -41,8 +41,10 @@ class RichProgress(Callback):
     order = 70
     def __init__(self, progress:Progress, description:str='training'): self.progress, self.description = progress, description
     def before_fit(self): self.task, self.t0 = self.progress.add_task(self.description, total=self.n_epoch), time.time()
-    def before_epoch(self): self.t_epoch = time.time()
+    def before_epoch(self): self.t_epoch, self.trained = time.time(), False
+    def after_train(self): self.trained = True
     def after_epoch(self):
+        if not self.trained: self.progress.update(self.task, advance=1); return  # an epoch a resumed fit skips
         loss = float(self.smooth_loss)
         self.progress.update(self.task, advance=1, description=f'{self.description} (loss {loss:.3f})')
         if is_log(self.progress.console) and rank_distrib() == 0:
