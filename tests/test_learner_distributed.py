@@ -14,11 +14,11 @@ import torch.multiprocessing as mp
 
 WORLD, BS = 2, 8
 
-def make_data(root):
+def make_data(root, n_videos=24):
     rng = np.random.default_rng(0)
     (root/'captions').mkdir(); (root/'feats').mkdir()
     rows = []
-    for v in range(24):
+    for v in range(n_videos):
         n = int(rng.integers(4, 9))
         np.save(root/'feats'/f'v{v}.npy', rng.normal(size=(n, 16)).astype(np.float32))
         (root/'captions'/f'v{v}.json').write_text(json.dumps(dict(start=list(range(n)), end=[k + 1 for k in range(n)],
@@ -45,7 +45,7 @@ def learner(root):
     from vtlearn.learner import vt_learner
     from vtlearn.metrics import retrieval_metrics_for
     import fastai.callback.progress  # noqa: F401 (Learner.no_bar)
-    tok = CaptionTokenizer(word_tokenizer(['step', 'of', 'video'] + [str(i) for i in range(30)]), max_tokens=6)
+    tok = CaptionTokenizer(word_tokenizer(['step', 'of', 'video'] + [str(i) for i in range(80)]), max_tokens=6)
     dls = VideoTextDataLoaders.from_features(root/'train.csv', root/'captions', root/'feats', n_segments=8, bs=BS,
                                              seed=0, tokenizer=tok, valid_pct=0.25, shuffle=False)
     torch.manual_seed(0)
@@ -98,3 +98,60 @@ def test_distrib_ctx_matches_single_process():
         for a, e in zip(g, grads): torch.testing.assert_close(a, e, rtol=1e-4, atol=5e-6)
         # the metrics (R@1, R@5, median rank both ways) as in one process on the whole validation set
         np.testing.assert_allclose(v[1:], valid[1:], rtol=1e-5)
+
+
+# A whole epoch: the loss curve of 2 processes is the loss curve of one process on the same global batches.
+N_EPOCH_VIDEOS = 72  # 54 training windows: 27 per rank, in batches of 8, 8, 8 and 3
+
+class BatchLosses:
+    "A callback recording the loss of every training batch."
+    def __new__(cls):
+        from fastai.callback.core import Callback
+        class _BatchLosses(Callback):
+            order = 50
+            def before_fit(self): self.losses = []
+            def after_loss(self):
+                if self.training: self.losses.append(self.loss.item())
+        return _BatchLosses()
+
+def epoch_worker(rank, port, root, q):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    warnings.filterwarnings('ignore')
+    torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
+    try:
+        import fastai.distributed  # noqa: F401 (Learner.distrib_ctx)
+        learn = learner(Path(root)); cb = BatchLosses(); learn.add_cb(cb)
+        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+        q.put(pickle.dumps((rank, (cb.losses, [p.detach().clone() for p in learn.model.parameters()]))))
+    except Exception:
+        import traceback; q.put(pickle.dumps((rank, traceback.format_exc())))
+    finally: torch.distributed.destroy_process_group()
+
+def test_an_epoch_matches_single_process():
+    pytest.importorskip('accelerate')
+    root = Path(tempfile.mkdtemp()); make_data(root, N_EPOCH_VIDEOS)
+    q = mp.get_context('spawn').SimpleQueue()
+    procs = mp.start_processes(epoch_worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
+    res = {}
+    while len(res) < WORLD:
+        if not q.empty(): r, v = pickle.loads(q.get()); res[r] = v
+        elif procs.join(timeout=1): assert len(res) == WORLD or not q.empty(), 'the workers ended without a result'
+    while not procs.join(timeout=120): pass
+    for r, v in res.items(): assert not isinstance(v, str), f'rank {r} failed:\n{v}'
+    # One process, the same initial weights, each batch the union of the ranks' batches (rank r reads the r-th contiguous share)
+    learn = learner(root); cb = BatchLosses(); learn.add_cb(cb)
+    dl = learn.dls.train
+    n = len(dl.dataset); share = n // WORLD; nb = -(-share // BS)  # the last batch of each rank is partial (no drop_last here)
+    order = [i for k in range(nb) for r in range(WORLD) for i in range(r * share + k * BS, r * share + min((k + 1) * BS, share))]
+    union = dl.new(bs=WORLD * BS, shuffle=False, drop_last=False)
+    union.get_idxs = lambda: order
+    learn.dls.loaders[0] = union
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    assert len(cb.losses) == nb > 1
+    for r in range(WORLD):
+        losses, params = res[r]
+        np.testing.assert_allclose(losses, cb.losses, rtol=1e-4)   # the loss curve, batch by batch (float32 sums in another order)
+        # the weights after 4 Adam steps: float32 sums in another order; where a gradient is ~0, Adam's first steps (about
+        # lr * sign(g)) can flip, so a few weights in 10^5 differ by up to a few lr
+        far = sum(((a - e.detach()).abs() > 2e-4 + 1e-3 * e.detach().abs()).sum().item() for a, e in zip(params, learn.model.parameters()))
+        assert far < 1e-4 * sum(p.numel() for p in params), far
