@@ -579,6 +579,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'vtlearn.pretrain.RichProgress.__init__': ('pretrain.html#richprogress.__init__', 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.RichProgress.after_epoch': ( 'pretrain.html#richprogress.after_epoch',
                                                                                  'vtlearn/pretrain.py'),
+                                  'vtlearn.pretrain.RichProgress.after_train': ( 'pretrain.html#richprogress.after_train',
+                                                                                 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.RichProgress.before_epoch': ( 'pretrain.html#richprogress.before_epoch',
                                                                                   'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.RichProgress.before_fit': ( 'pretrain.html#richprogress.before_fit',
