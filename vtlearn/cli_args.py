@@ -32,11 +32,8 @@ def _positive(v:str) -> int:
     return n
 
 # %% ../nbs/10_cli_args.ipynb #fb5dd67a
-def cli_parser() -> argparse.ArgumentParser:
-    "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."
-    p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
-    p.add_argument('--debug', action='store_true', help='show the full traceback of an error (default: one line, exit status 2)')
-    sub = p.add_subparsers(dest='cmd', required=True)
+def _run_args(sub):
+    "`check` and `demo`: the library's own runs."
     c = sub.add_parser('check', help='build the kernels, check them against the reference, time the loss')
     c.add_argument('--quick', action='store_true', help='smaller timing runs')
     d = sub.add_parser('demo', help='SynthHowTo: pretrain with S2DTW, evaluate, probe, fine-tune; a results table and plots')
@@ -45,6 +42,9 @@ def cli_parser() -> argparse.ArgumentParser:
     d.add_argument('--size', default='small', choices=['tiny', 'small', 'medium'], help='SynthHowTo size')
     d.add_argument('--epochs', type=_positive, help='pretraining epochs (default 30, quick 15)')
     d.add_argument('--seed', type=int, default=0)
+
+def _pretrain_args(sub):
+    "`pretrain`: data (SynthHowTo, HowTo100M-format folders or shards), loss, schedule, checkpoints."
     t = sub.add_parser('pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
     t.add_argument('--synth', choices=['tiny', 'small', 'medium'], help='generate SynthHowTo of this size and pretrain on its features')
     t.add_argument('--csv', type=Path, help='HowTo100M-format CSV (video_path column)')
@@ -59,6 +59,10 @@ def cli_parser() -> argparse.ArgumentParser:
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     t.add_argument('--checkpoints', type=Path, help='folder of the per-epoch checkpoint (default: <out>.checkpoints)')
     t.add_argument('--resume', action='store_true', help='continue from the last epoch checkpoint')
+
+# %% ../nbs/10_cli_args.ipynb #ef8debcb
+def _task_args(sub):
+    "`finetune` and `eval`: a pretrained model on a downstream dataset in its own format."
     for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
                       ('eval', 'zero-shot evaluation: retrieval, step localization or action recognition')):
         e = sub.add_parser(name, help=hlp)
@@ -79,6 +83,10 @@ def cli_parser() -> argparse.ArgumentParser:
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
             e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=float, default=1e-3)
             e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
+
+# %% ../nbs/10_cli_args.ipynb #b7965cd3
+def _tool_args(sub):
+    "`shard`, `bench` and `ablate`."
     s = sub.add_parser('shard', help='write a HowTo100M-format folder (videos or features, with captions) to WebDataset tar shards')
     s.add_argument('csv', type=Path, help='HowTo100M-format CSV (video_path column)')
     s.add_argument('--captions', type=Path, required=True, help='caption folder (<video_id>.json) or JSON file')
@@ -99,6 +107,13 @@ def cli_parser() -> argparse.ArgumentParser:
     a.add_argument('--bs', type=_positive, default=16)
     a.add_argument('--clip-grid', type=int, metavar='N', help='N clips on a regular grid over each window (clip skipping exercised) instead of one per caption')
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
+
+def cli_parser() -> argparse.ArgumentParser:
+    "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."
+    p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error (default: one line, exit status 2)')
+    sub = p.add_subparsers(dest='cmd', required=True)
+    for add in (_run_args, _pretrain_args, _task_args, _tool_args): add(sub)
     return p
 
 # %% ../nbs/10_cli_args.ipynb #21a8ee38
