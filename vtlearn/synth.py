@@ -16,7 +16,7 @@ from .data.text import is_int
 __all__ = ['ACTIONS', 'COLOURS', 'SHAPES', 'COLOUR_WORDS', 'SHAPE_WORDS', 'ACTION_TEMPLATES', 'PREFIXES', 'SUFFIXES', 'FILLERS',
            'NOISE_DEFAULTS', 'NO_NOISE', 'NOISE_LEVELS', 'FEATURE_NAMES', 'SIZES', 'SYNTH_VERSION', 'synth_rng', 'Step',
            'step_caption', 'filler_caption', 'make_tasks', 'render_video', 'render_clip', 'plan_video', 'plan_times',
-           'narrate', 'video_features', 'synth_cache_dir', 'synth_howto', 'synth_files']
+           'narrate', 'video_features', 'synth_cache_dir', 'synth_files', 'synth_howto']
 
 # %% ../nbs/04_synth.ipynb #0a83b03e
 ACTIONS = ('move_right', 'move_left', 'move_up', 'move_down', 'orbit', 'grow', 'shrink', 'pulse', 'blink', 'bounce',
@@ -434,6 +434,16 @@ _MARKER = '.complete'
 
 _log = logging.getLogger('vtlearn.synth')
 
+# %% ../nbs/04_synth.ipynb #20faeb7b
+def synth_files(root:str|Path, # A folder from `synth_howto`
+               ) -> AttrDict: # Paths by role: `train_csv`, `captions`, `features`, `videos`, `youcook2`, `msrvtt`, `crosstask`, `crosstask_tasks`, `ucf`, `ucf_videos`, `ucf_features`
+    "The files of a SynthHowTo folder by role: HowTo100M-format training data and the held-out sets in their real formats."
+    root = Path(root)
+    return AttrDict(train_csv=root/'train.csv', captions=root/'captions', features=root/'features', videos=root/'videos',
+                    youcook2=root/'youcook2_val.csv', msrvtt=root/'msrvtt_test.csv', crosstask=root/'crosstask'/'crosstask_val.csv',
+                    crosstask_tasks=root/'crosstask'/'tasks_primary.txt', ucf=root/'ucf_actions.csv', ucf_videos=root/'ucf',
+                    ucf_features=root/'features'/'ucf')
+
 # %% ../nbs/04_synth.ipynb #942ebb0f
 def _generate(root, params):
     "Write the dataset of `params` into the new folder `root`."
@@ -442,6 +452,7 @@ def _generate(root, params):
     st = {k: dict(videos=0, seconds=0.) for k in ('train', 'youcook', 'crosstask', 'msrvtt', 'ucf')}
     cs = dict(step=0, filler=0, swapped=0, not_narrated=0, steps=0, inside=0)
     root.mkdir(parents=True)
+    f = synth_files(root)
     # training videos, HowTo100M format: noisy narration
     rows, truth = [], {}
     for i in range(counts['train']):
@@ -450,14 +461,14 @@ def _generate(root, params):
         task = tasks[int(rng.integers(len(tasks)))]
         times, dur = _video(root, params, vid, task['steps'], rng, st['train'])
         caps = narrate(times, dur, seed, vid, **noise)
-        _write(root/'captions'/f'{vid}.json', _json({k: [c[k] for c in caps] for k in ('start', 'end', 'text')}))
+        _write(f.captions/f'{vid}.json', _json({k: [c[k] for c in caps] for k in ('start', 'end', 'text')}))
         rows.append((f'videos/{vid}.mp4', task['task_id']))
         truth[vid] = dict(task_id=task['task_id'], duration=dur, captions=caps, steps=[dict(start=a, end=b, **s.to_dict()) for a, b, s in times])
         cs['steps'] += len(times); cs['not_narrated'] += len(times) - len({c['step'] for c in caps} - {-1})
         for c in caps:
             cs['filler' if c['step'] < 0 else 'step'] += 1; cs['swapped'] += c['swapped']
             if c['step'] >= 0: cs['inside'] += times[c['step']][0] <= (c['start'] + c['end']) / 2 <= times[c['step']][1]
-    _write(root/'train.csv', _csv(('video_path', 'task_id'), rows))
+    _write(f.train_csv, _csv(('video_path', 'task_id'), rows))
     _write(root/'train_truth.json', _json(truth))
     # held-out videos, clean annotations: YouCook2-style, CrossTask-style (tasks in turn), MSR-VTT-style (two steps)
     yc, ct, msr = [], [], []
@@ -475,13 +486,13 @@ def _generate(root, params):
         times, _ = _video(root, params, vid, task['steps'][k:k + 2], rng, st['msrvtt'])
         r = synth_rng(seed, 'caption', vid)
         msr.append((f'ret{i}', f'msr{i}', vid, ' and then '.join(step_caption(s, r) for *_, s in times)))
-    if yc: _write(root/'youcook2_val.csv', _csv(('end', 'start', 'task', 'text', 'video_id'), yc))
+    if yc: _write(f.youcook2, _csv(('end', 'start', 'task', 'text', 'video_id'), yc))
     if ct:
-        _write(root/'crosstask'/'crosstask_val.csv', _csv(('end', 'start', 'task_id', 'text', 'video_id'), ct))
-        _write(root/'crosstask'/'tasks_primary.txt', ''.join(
+        _write(f.crosstask, _csv(('end', 'start', 'task_id', 'text', 'video_id'), ct))
+        _write(f.crosstask_tasks, ''.join(
             f"{t['task_id']}\n{t['name']}\nhttps://example.invalid/synth/{t['task_id']}\n{len(t['steps'])}\n"
             f"{','.join(s.name for s in t['steps'])}\n\n" for t in tasks))
-    if msr: _write(root/'msrvtt_test.csv', _csv(('key', 'vid_key', 'video_id', 'sentence'), msr))
+    if msr: _write(f.msrvtt, _csv(('key', 'vid_key', 'video_id', 'sentence'), msr))
     # action clips, UCF101-style: one action per clip, group g is in the test set of split (g - 1) % 3 + 1
     ucf = []
     for action in ACTIONS:
@@ -493,7 +504,7 @@ def _generate(root, params):
             _media(root, params, f'ucf/{vid}', [(n, 'step', step)], rng, feat_name=f'ucf/{vid[:-4]}')
             st['ucf']['videos'] += 1; st['ucf']['seconds'] += n / params['fps']
             ucf.append((vid, action, *(2 if (g - 1) % 3 == k else 1 for k in range(3))))
-    if ucf: _write(root/'ucf_actions.csv', _csv(('video_id', 'label', 'split1', 'split2', 'split3'), ucf))
+    if ucf: _write(f.ucf, _csv(('video_id', 'label', 'split1', 'split2', 'split3'), ucf))
     _write(root/'tasks.json', _json(dict(actions=list(ACTIONS), colours=COLOURS, shapes=list(SHAPES),
                                          tasks=[dict(t, steps=[s.to_dict() for s in t['steps']]) for t in tasks])))
     _write(root/'params.json', _json(params))
@@ -620,13 +631,3 @@ def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named
     finally:
         for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return root
-
-# %% ../nbs/04_synth.ipynb #20faeb7b
-def synth_files(root:str|Path, # A folder from `synth_howto`
-               ) -> AttrDict: # Paths by role: `train_csv`, `captions`, `features`, `videos`, `youcook2`, `msrvtt`, `crosstask`, `crosstask_tasks`, `ucf`, `ucf_videos`, `ucf_features`
-    "The files of a SynthHowTo folder by role: HowTo100M-format training data and the held-out sets in their real formats."
-    root = Path(root)
-    return AttrDict(train_csv=root/'train.csv', captions=root/'captions', features=root/'features', videos=root/'videos',
-                    youcook2=root/'youcook2_val.csv', msrvtt=root/'msrvtt_test.csv', crosstask=root/'crosstask'/'crosstask_val.csv',
-                    crosstask_tasks=root/'crosstask'/'tasks_primary.txt', ucf=root/'ucf_actions.csv', ucf_videos=root/'ucf',
-                    ucf_features=root/'features'/'ucf')
