@@ -360,6 +360,7 @@ def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
                     video_lengths:Tensor|None=None, # (B,) number of real clips per video
                     text_lengths:Tensor|None=None, # (B,) number of real captions per text
                     hard:bool=False, # The cheapest path (`gamma -> 0`) instead of the soft alignment
+                    plain:bool=False, # Plain soft-DTW's alignment on the costs (no smoothing, no skips) instead of S2DTW's
                    ) -> Tensor: # (B, N, M) alignment of clip i with caption j, 0 on padding
     "Soft alignment `dS2DTW/dG` on the real cells (or the hard path) of each matching (video, text) pair."
     check_params(gamma, smooth_gamma, threshold)
@@ -368,18 +369,19 @@ def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
         cost = pair_costs(video, text, False)
         kind = resolve_backend('auto', cost.device)
         if kind == 'reference':  # no compiler: autograd through the reference
-            g = _reference_alignment(cost, vl, tl, 0 if hard else gamma, smooth_gamma, threshold)
+            g = _reference_alignment(cost, vl, tl, 0 if hard else gamma, smooth_gamma, threshold, plain)
         else:
-            g = _op(kind, 'backward')(cost, vl, tl, cost.new_ones(cost.shape[0]), False, False,
+            g = _op(kind, 'backward')(cost, vl, tl, cost.new_ones(cost.shape[0]), False, plain,
                                       0. if hard else float(gamma), float(smooth_gamma), float(threshold), True)
     return g
 
-def _reference_alignment(cost, vlen, tlen, gamma, smooth_gamma, threshold):
+def _reference_alignment(cost, vlen, tlen, gamma, smooth_gamma, threshold, plain=False):
     "Reference `dR/dG` on the real cells of each pair, by autograd through `soft_dtw_reference`."
     out = torch.zeros_like(cost, dtype=torch.float64)
     for p in range(cost.shape[0]):
-        cs = smooth_cost(cost[p, :vlen[p], :tlen[p]].double(), smooth_gamma).requires_grad_()
-        with torch.enable_grad(): g, = torch.autograd.grad(soft_dtw_reference(weak_grid(cs, threshold), gamma), cs)
+        c = cost[p, :vlen[p], :tlen[p]].double()
+        cs = (c if plain else smooth_cost(c, smooth_gamma)).requires_grad_()
+        with torch.enable_grad(): g, = torch.autograd.grad(soft_dtw_reference(cs if plain else weak_grid(cs, threshold), gamma), cs)
         out[p, :vlen[p], :tlen[p]] = g
     return out.to(cost.dtype)
 

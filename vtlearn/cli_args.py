@@ -10,7 +10,7 @@ import argparse
 
 from pathlib import Path
 
-LOSS_NAMES = ('s2dtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # `list_losses()` and the keys of `NOISE_LEVELS` (checked below), named here
+LOSS_NAMES = ('s2dtw', 'dropdtw', 'softdtw', 'dtw', 'milnce', 'infonce')  # `list_losses()` and the keys of `NOISE_LEVELS` (checked below), named here
 
 NOISE_NAMES = ('none', 'default', '2x')                         # so that building the parser imports neither torch nor fastai
 

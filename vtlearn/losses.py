@@ -8,12 +8,13 @@ import functools, math, numbers
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
-from .align import s2dtw_pairwise, soft_dtw_pairwise, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask
+from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask
+from .dropdtw import drop_dtw_pairwise, drop_dtw_alignment
 
 # %% auto #0
-__all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'masked_mean',
-           'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses',
-           'create_loss']
+__all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss',
+           'masked_mean', 'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA',
+           'list_losses', 'create_loss']
 
 # %% ../nbs/02_losses.ipynb #487e912f
 def world() -> tuple[int, int]:
@@ -55,17 +56,51 @@ def _global_loss(share:Tensor, ws:int) -> Tensor:
 
 # %% ../nbs/02_losses.ipynb #85f62e25
 _DIRECTIONS = ('t2v', 'v2t', 'both')
+_MAX_LOG_SCALE = math.log(100)  # CLIP's cap on a learned logit scale
 
 class SeqContrastiveLoss(nn.Module):
-    "InfoNCE over a distance between (video, text) sequences; subclasses define `distances`."
-    def __init__(self, direction:str='t2v'): # 't2v' (the paper's), 'v2t' or 'both'
+    "InfoNCE over a distance between (video, text) sequences; subclasses define `distances` (and `_path`, their alignment)."
+    scales_costs = True  # the cost scale multiplies the costs `-<v_i, t_j>` (InfoNCE: its cosine logits instead)
+    def __init__(self, direction:str='t2v', # 't2v' (the paper's), 'v2t' or 'both'
+                 scale:float|str=1., # Cost scale `s` (costs `-s <v_i, t_j>`), or 'learn': learned as CLIP's log-scale, from 1, capped at 100
+                ):
         super().__init__()
         if direction not in _DIRECTIONS: raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         self.direction = direction
+        if isinstance(scale, str) and scale != 'learn': raise ValueError(f"scale must be a number > 0 or 'learn', got {scale!r}")
+        self._init_scale(1., True) if scale == 'learn' else self._init_scale(scale, False)
+
+    def _init_scale(self, init:float, learn:bool):
+        check_number(init, 'scale', True)
+        self.learn_scale, self.fixed_scale = learn, None if learn else float(init)
+        t = torch.tensor(math.log(init))
+        if learn: self.log_scale = nn.Parameter(t)
+        else: self.register_buffer('log_scale', t)
+
+    @property
+    def scale(self) -> Tensor:
+        "The cost scale: `exp(log_scale)`, capped at 100."
+        return self.log_scale.clamp(max=_MAX_LOG_SCALE).exp()
+
+    def _scaled(self, video):  # a fixed scale of 1 costs nothing
+        return video * self.scale.to(video.dtype) if self.scales_costs and self.fixed_scale != 1 else video
 
     def distances(self, video, text, video_lengths, text_lengths) -> Tensor:
         "(Bv, Bt) distance matrix, lower = more similar."
         raise NotImplementedError
+
+    def _path(self, video, text, video_lengths, text_lengths) -> Tensor:
+        raise TypeError(f"{type(self).__name__} compares pooled sequences: it has no temporal alignment "
+                        "(probe its embeddings with another loss's, e.g. `DropDTWLoss().alignment`)")
+
+    def alignment(self, video:Tensor, # (B, N, D) clip embeddings
+                  text:Tensor, # (B, M, D) caption embeddings
+                  video_lengths:Tensor|None=None, # (B,) real clips
+                  text_lengths:Tensor|None=None, # (B,) real captions
+                 ) -> Tensor: # (B, N, M) bool: the matched cells of each matching pair's hard path
+        "The hard path of this loss's alignment (`gamma -> 0`): a clip (row) or caption (column) with no matched cell is skipped."
+        vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
+        with torch.no_grad(): return self._path(self._scaled(video), text, vl, tl) > 0
 
     def forward(self, video:Tensor, text:Tensor, video_lengths:Tensor|None=None, text_lengths:Tensor|None=None) -> Tensor:
         vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
@@ -73,6 +108,7 @@ class SeqContrastiveLoss(nn.Module):
         V, T, VL, TL = map(all_gather_with_grad, (video, text, vl, tl))
         if V.shape[0] < 2: raise ValueError("a contrastive loss needs at least 2 (video, text) pairs in the (global) batch: "
                                             f"got {V.shape[0]}, so there are no negatives")
+        V = self._scaled(V)
         b = video.shape[0]
         loc = slice(rank * b, (rank + 1) * b)
         terms = []
@@ -97,13 +133,17 @@ class S2DTWLoss(SeqContrastiveLoss):
                  threshold:float=0.5, # Cost `tau` of skipping a clip or a caption
                  direction:str='t2v', # 't2v' (the paper's), 'v2t' or 'both'
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+                 scale:float|str=1., # Cost scale (1: the paper's), or 'learn'
                 ):
-        super().__init__(direction)
+        super().__init__(direction, scale)
         check_params(gamma, smooth_gamma, threshold); check_backend(backend)
         self.gamma, self.smooth_gamma, self.threshold, self.backend = gamma, smooth_gamma, threshold, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
         return s2dtw_pairwise(video, text, self.gamma, self.smooth_gamma, self.threshold, video_lengths, text_lengths, self.backend)
+
+    def _path(self, video, text, video_lengths, text_lengths):
+        return s2dtw_alignment(video, text, self.gamma, self.smooth_gamma, self.threshold, video_lengths, text_lengths, hard=True)
 
 # %% ../nbs/02_losses.ipynb #7c4babcd
 class SoftDTWLoss(SeqContrastiveLoss):
@@ -111,25 +151,53 @@ class SoftDTWLoss(SeqContrastiveLoss):
     def __init__(self, gamma:float=0.1, # Soft-DTW temperature
                  direction:str='t2v', # 't2v', 'v2t' or 'both'
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+                 scale:float|str=1., # Cost scale, or 'learn'
                 ):
-        super().__init__(direction)
+        super().__init__(direction, scale)
         check_number(gamma, 'gamma', positive=True); check_backend(backend)
         self.gamma, self.backend = gamma, backend
 
     def distances(self, video, text, video_lengths, text_lengths):
         return soft_dtw_pairwise(video, text, self.gamma, video_lengths, text_lengths, self.backend)
 
+    def _path(self, video, text, video_lengths, text_lengths):  # plain DTW's path: every clip and caption on it
+        return s2dtw_alignment(video, text, video_lengths=video_lengths, text_lengths=text_lengths, hard=True, plain=True)
+
 class DTWLoss(SeqContrastiveLoss):
     "Baseline: InfoNCE over classic DTW (hard min, `gamma -> 0`) of `-<v_i, t_j>`, trained with subgradients."
     def __init__(self, direction:str='t2v', # 't2v', 'v2t' or 'both'
                  backend:str='auto', # 'auto', 'cpu', 'cuda' or 'reference'
+                 scale:float|str=1., # Cost scale, or 'learn'
                 ):
-        super().__init__(direction)
+        super().__init__(direction, scale)
         check_backend(backend)
         self.backend = backend
 
     def distances(self, video, text, video_lengths, text_lengths):
         return dtw_from_costs(pair_costs(video, text, True), video_lengths, text_lengths, True, True, 0., 1., 0., self.backend)
+
+    _path = SoftDTWLoss._path
+
+# %% ../nbs/02_losses.ipynb #494028c2
+class DropDTWLoss(SeqContrastiveLoss):
+    "Weak alignment that drops what is unrelated: InfoNCE over Drop-DTW distances, each pair's drop cost a percentile of its costs."
+    scales_costs = False  # Drop-DTW applies the scale itself: to the costs and to the (detached) drop costs alike
+    def __init__(self, gamma:float=0.1, # Soft-min temperature
+                 keep_percentile:float=0.5, # Drop cost: this quantile of each pair's costs (the share cheaper to match than to drop)
+                 direction:str='t2v', # 't2v', 'v2t' or 'both'
+                 scale:float|str=1., # Cost scale, or 'learn' (the drop cost scales with the costs)
+                ):
+        super().__init__(direction, scale)
+        check_number(gamma, 'gamma', positive=True); check_number(keep_percentile, 'keep_percentile')
+        if not 0 <= keep_percentile <= 1: raise ValueError(f"keep_percentile must lie in [0, 1], got {keep_percentile!r}")
+        self.gamma, self.keep_percentile = gamma, keep_percentile
+
+    def distances(self, video, text, video_lengths, text_lengths):
+        return drop_dtw_pairwise(video, text, self.gamma, self.keep_percentile, video_lengths, text_lengths, self.scale.to(video.dtype))
+
+    def _path(self, video, text, video_lengths, text_lengths):
+        return drop_dtw_alignment(video, text, keep_percentile=self.keep_percentile, video_lengths=video_lengths,
+                                  text_lengths=text_lengths, hard=True)
 
 # %% ../nbs/02_losses.ipynb #cc1c50d6
 def masked_mean(x:Tensor, # (B, N, D) padded sequences
@@ -141,19 +209,20 @@ def masked_mean(x:Tensor, # (B, N, D) padded sequences
 # %% ../nbs/02_losses.ipynb #11402938
 class InfoNCELoss(SeqContrastiveLoss):
     "Baseline: CLIP-style symmetric InfoNCE between mean-pooled, L2-normalised video and text sequences."
+    scales_costs = False  # its scale is the logit scale of the cosines
     def __init__(self, temperature:float=0.07, # Initial (or fixed) softmax temperature
                  learnable:bool=True, # Learn the temperature (as CLIP's logit scale, capped at 100)
                  direction:str='both', # 'both' (CLIP), 't2v' or 'v2t'
                 ):
-        super().__init__(direction)
+        nn.Module.__init__(self)
+        if direction not in _DIRECTIONS: raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         check_number(temperature, 'temperature', True)
-        scale = torch.tensor(math.log(1 / temperature))
-        if learnable: self.log_scale = nn.Parameter(scale)
-        else: self.register_buffer('log_scale', scale)
+        self.direction = direction
+        self._init_scale(1 / temperature, learnable)
 
     def distances(self, video, text, video_lengths, text_lengths):
         v, t = F.normalize(masked_mean(video, video_lengths), dim=-1), F.normalize(masked_mean(text, text_lengths), dim=-1)
-        return -self.log_scale.clamp(max=math.log(100)).exp() * (v @ t.T)
+        return -self.scale * (v @ t.T)
 
 # %% ../nbs/02_losses.ipynb #1d3db912
 class MILNCELoss(nn.Module):
@@ -290,10 +359,10 @@ class TDA:
         return x.gather(1, self.permutations(x, lengths)[..., None].expand_as(x))
 
 # %% ../nbs/02_losses.ipynb #a532fb74
-_LOSSES = {'s2dtw': S2DTWLoss, 'softdtw': SoftDTWLoss, 'dtw': DTWLoss, 'milnce': MILNCELoss, 'infonce': InfoNCELoss}
+_LOSSES = {'s2dtw': S2DTWLoss, 'dropdtw': DropDTWLoss, 'softdtw': SoftDTWLoss, 'dtw': DTWLoss, 'milnce': MILNCELoss, 'infonce': InfoNCELoss}
 
 def list_losses() -> list:
-    "The names `create_loss` knows: S2DTW (VT-TWINS) first, then the baselines of its ablation."
+    "The names `create_loss` knows: S2DTW (VT-TWINS) first, then Drop-DTW and the baselines of its ablation."
     return list(_LOSSES)
 
 def create_loss(name:str, # One of `list_losses()`
