@@ -144,11 +144,13 @@ def _pad(rows:list, n:int, shape:tuple, dtype) -> Tensor:
 def clip_spans(segments:list, # The window's `Segment`s (captions)
                grid:int|None=None, # `None`: one clip per caption (the published sampling); else this many equal clips over the window's span
                duration:float=math.inf, # Length of the video (s): an open end stops there
+               span:str='window', # The grid covers 'window' (its captions' span) or 'video' (all of it: unnarrated opening and end included)
               ) -> list: # `Segment`s, one per clip
-    "The time spans of a window's clips: each caption's own, or a regular grid over the span of all its captions."
+    "The time spans of a window's clips: each caption's own, or a regular grid over the span of all its captions (or the whole video)."
+    if span not in ('window', 'video'): raise ValueError(f"span must be 'window' or 'video', got {span!r}")
     if grid is None: return list(segments)
     if not segments: return []
-    a, e = min(s.start for s in segments), min(max(s.end for s in segments), duration)
+    a, e = (0., duration) if span == 'video' else (min(s.start for s in segments), min(max(s.end for s in segments), duration))
     if not math.isfinite(e): raise ValueError("a clip grid needs a window with a finite end (an open caption end and an unknown duration)")
     e = max(e, a)
     return [Segment(a + (e - a) * k / grid, a + (e - a) * (k + 1) / grid, '') for k in range(grid)]
@@ -163,8 +165,9 @@ class DecodeClips(Transform):
                  size:tuple=(128, 128), # Decoded frame size (h, w); all clips of a batch must share it
                  issues:LoadIssues|None=None, # Where failures are counted
                  grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption (`clip_spans`)
+                 grid_span:str='window', # The grid covers the window's span or the whole 'video'
                 ):
-        store_attr('n_segments,n_frames,fps,grid'); self.size = tuple(size)
+        store_attr('n_segments,n_frames,fps,grid,grid_span'); self.size = tuple(size)
         self.issues = issues or LoadIssues()
 
     def encodes(self, x:ClipsRef) -> ClipSeq:
@@ -174,7 +177,7 @@ class DecodeClips(Transform):
             # an open end (MSR-VTT clips: the whole video) stops at the end of the video, never before the start, so that
             # decode_clip reports a segment past the end as such
             clips = [decode_clip(path, s.start, min(s.end, max(s.start, info['duration'])), self.n_frames, self.fps, self.size, info)
-                     for s in clip_spans(x.segments, self.grid, info['duration'])]
+                     for s in clip_spans(x.segments, self.grid, info['duration'], self.grid_span)]
         except (VideoError, OSError, ValueError) as e:
             self.issues.add('bad_video', str(path), str(e))
             raise SkipItemException() from e
@@ -189,8 +192,9 @@ class LoadFeatures(Transform):
                  feature_fps:float=1., # Feature vectors per second in the `.npy` files (1: per-second features)
                  issues:LoadIssues|None=None, # Where failures are counted
                  grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption (`clip_spans`)
+                 grid_span:str='window', # The grid covers the window's span or the whole 'video'
                 ):
-        store_attr('n_segments,feature_fps,grid'); self.issues = issues or LoadIssues()
+        store_attr('n_segments,feature_fps,grid,grid_span'); self.issues = issues or LoadIssues()
 
     def encodes(self, x:FeaturesRef) -> FeatureSeq:
         path = x.item.path
@@ -199,7 +203,7 @@ class LoadFeatures(Transform):
             if f.ndim != 2 or len(f) == 0: raise ValueError(f"features must be a non-empty (time, F) array, got shape {f.shape}")
             if f.dtype.kind not in 'biuf': raise ValueError(f"features must be real numbers, got {f.dtype}")
             n, rows = len(f), []
-            for s in clip_spans(x.segments, self.grid, n / self.feature_fps):  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
+            for s in clip_spans(x.segments, self.grid, n / self.feature_fps, self.grid_span):  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
                 # as `decode_clip` for videos: a segment partly outside is clamped, one entirely outside is unusable
                 if s.start * self.feature_fps >= n or s.end < 0:
                     raise ValueError(f"segment [{s.start:.2f}, {s.end:.2f}] s lies outside the features ({n / self.feature_fps:.2f} s)")
@@ -263,19 +267,21 @@ def ClipSeqBlock(n_segments:int=8, # Segments per sample (N)
                  augment:bool=True, # Random resized crop and flip in training (else resize and centre crop always)
                  issues:LoadIssues|None=None, # Where skipped videos are counted
                  grid:int|None=None, # This many clips on a regular grid over the window's span instead of one per caption
+                 grid_span:str='window', # The grid covers the window's span or the whole 'video'
                 ) -> TransformBlock:
     "A `TransformBlock` decoding, for each sample, one clip per segment of its window (or `grid` clips over its span)."
     return TransformBlock(type_tfms=MakeRef(ClipsRef), batch_tfms=ClipsToFloat(),
-                          item_tfms=[SampleWindow(n_segments), DecodeClips(n_segments, n_frames, fps, decode_size, issues, grid),
+                          item_tfms=[SampleWindow(n_segments), DecodeClips(n_segments, n_frames, fps, decode_size, issues, grid, grid_span),
                                      ClipAugment(crop) if augment else ClipAugment(crop, split_idx=1)])
 
 def FeatureSeqBlock(n_segments:int=8, # Segments per sample (N)
                     feature_fps:float=1., # Feature vectors per second in the `.npy` files
                     issues:LoadIssues|None=None, # Where skipped files are counted
                     grid:int|None=None, # This many clips on a regular grid over the window's span instead of one per caption
+                    grid_span:str='window', # The grid covers the window's span or the whole 'video'
                    ) -> TransformBlock:
     "A `TransformBlock` loading, for each sample, one pooled feature vector per segment of its window (or `grid` over its span)."
-    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid)])
+    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid, grid_span)])
 
 def CaptionSeqBlock(tokenizer:CaptionTokenizer, # Tokenizer of the captions
                     n_segments:int=8, # Segments per sample (N)
@@ -328,6 +334,7 @@ class VideoTextDataLoaders(DataLoaders):
                    seed:int|None=None, # Seed of the train/valid split
                    n_segments:int=8, # Segments per sample (N)
                    clip_grid:int|None=None, # `None`: one clip per caption (the published sampling); an int: that many clips on a regular grid over the window's span, so that clips may show unnarrated steps and N != M
+                   grid_span:str='window', # 'window': the clip grid covers the window's captions; 'video': the whole video, unnarrated opening and end included
                    n_frames:int=8, # Frames per clip (T)
                    fps:float|None=10., # Frame rate of a clip
                    decode_size:tuple=(128, 128), # Frame size (h, w) after decoding
@@ -350,8 +357,8 @@ class VideoTextDataLoaders(DataLoaders):
             tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in splits[0] for s in items[i].segments]), max_tokens)
         if clip_grid is not None and (isinstance(clip_grid, bool) or not isinstance(clip_grid, int) or clip_grid < 1):
             raise ValueError(f"clip_grid must be None or a number of clips >= 1, got {clip_grid!r}")
-        xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid) if features else
-              ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid))
+        xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid, grid_span) if features else
+              ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid, grid_span))
         dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments, clip_grid)), n_inp=3,
                            splitter=lambda _: splits, dl_type=VideoTextDL)
         dls = dblock.dataloaders(items, bs=bs, **kwargs)

@@ -252,6 +252,7 @@ def from_shards(cls:VideoTextDataLoaders, root:str|Path, # Folder of tar shards 
                 seed:int|None=None, # Seed of the train/valid split (the same split as `from_items` for the same order of samples)
                 n_segments:int=8, # Segments per sample (N)
                 clip_grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption
+                grid_span:str='window', # The grid covers the window's span or the whole 'video'
                 n_frames:int=8, fps:float|None=10., decode_size:tuple=(128, 128), crop:int|tuple=112, augment:bool=True, # As `from_items`
                 feature_fps:float=1., # Feature vectors per second in the `.npy` members
                 max_tokens:int=20, # Tokens per caption
@@ -269,8 +270,8 @@ def from_shards(cls:VideoTextDataLoaders, root:str|Path, # Folder of tar shards 
     media = ('npy',) if features else tuple(e[1:] for e in VIDEO_EXTS)
     # each split in shard order: with `shuffle=False` the stream reads the shards sequentially
     subsets = [ShardSplit([samples[i] for i in sorted(s)], media, issues, split_idx=j, buffer=buffer) for j, s in enumerate(splits)]
-    xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid) if features else
-          ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid))
+    xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid, grid_span) if features else
+          ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid, grid_span))
     db = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments, clip_grid)), n_inp=3)
     train = ShardDL(subsets[0], bs=bs, shuffle=True, drop_last=True, after_item=db.item_tfms, after_batch=db.batch_tfms, **kwargs)
     valid = train.new(subsets[1], shuffle=False, drop_last=False)
