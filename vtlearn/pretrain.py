@@ -126,6 +126,7 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
              feature_root:str|Path|None=None, # Pre-extracted `<video_id>.npy` features...
              video_root:str|Path|None=None, # ... or the videos (a timm backbone per frame: `video_arch`)...
              loss:str='s2dtw', # One of `list_losses()`
+             loss_kwargs:dict|None=None, # Its arguments (`create_loss`), e.g. `dict(threshold=-1, scale='learn')`
              tda:bool=False, # Temporal data augmentation
              epochs:int=30, # Epochs of `fit_one_cycle`
              lr:float=3e-3, # Maximum learning rate
@@ -156,7 +157,7 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
     if len(dls.train) < max(1, num_distrib()):
         raise ValueError(f"{len(dls.train_ds)} training videos make {len(dls.train)} full batches of bs={bs}, fewer than "
                          f"the {max(1, num_distrib())} processes: lower bs")
-    learn = vt_learner(dls, out_dim=out_dim, loss_func=create_loss(loss), tda=tda, **lk)
+    learn = vt_learner(dls, out_dim=out_dim, loss_func=create_loss(loss, **(loss_kwargs or {})), tda=tda, **lk)
     start = load_checkpoint(learn, checkpoints) if resume else 0
     # with checkpoints, each epoch is seeded from (seed, epoch, rank): a resumed run repeats the rest exactly
     cbs = ([EpochSeed(seed), EpochCheckpoint(checkpoints)] if checkpoints is not None else []) + list(cbs or [])

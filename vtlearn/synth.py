@@ -249,7 +249,8 @@ NOISE_DEFAULTS = dict(shift=1.5, drop=0.2, filler=0.5, swap=0.1)
 
 NO_NOISE = dict(shift=0., drop=0., filler=0., swap=0.)
 
-NOISE_LEVELS = {'none': NO_NOISE, 'default': NOISE_DEFAULTS, '2x': {k: 2 * v for k, v in NOISE_DEFAULTS.items()}}  # the ablation's levels
+NOISE_LEVELS = {'none': NO_NOISE, 'default': NOISE_DEFAULTS, '2x': {k: 2 * v for k, v in NOISE_DEFAULTS.items()},  # the ablation's levels
+                'weak': dict(NOISE_DEFAULTS, filler=1.0, drop=0.4)}  # the weak regime's narration: twice the fillers and drops
 
 def _check_noise(shift, drop, filler, swap):
     for k, v, hi in (('shift', shift, math.inf), ('drop', drop, 1), ('filler', filler, 20), ('swap', swap, 1)):
