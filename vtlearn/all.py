@@ -11,6 +11,7 @@ from fastai.callback.all import *
 from fastai.distributed import *
 from .kernels import *
 from .align import *
+from .dropdtw import *
 from .check import *
 from .losses import *
 from .data.core import *

@@ -35,13 +35,17 @@ def _pretrain(a, console):
     from vtlearn.synth import synth_howto, synth_files
     from vtlearn.pretrain import pretrain, rich_progress
     from vtlearn.pretrained import save_pretrained
+    noise = {k: v for d in a.noise for k, v in d.items()}
+    if noise and not a.synth: raise ValueError('--noise sets the narration of SynthHowTo: it needs --synth')
     if a.synth:
-        f = synth_files(synth_howto(size=a.synth, features=True, videos=False))
+        f = synth_files(synth_howto(size=a.synth, features=True, videos=False, **noise))
         a.csv, a.captions, a.features = f.train_csv, f.captions, f.features
+    grid = {} if a.clip_grid is None else dict(clip_grid=a.clip_grid, grid_span=a.grid_span)
     with rich_progress(console) as prog:
-        learn = pretrain(a.csv, a.captions, a.features, a.videos, a.loss, a.tda, a.epochs, a.lr, a.bs, seed=a.seed, progress=prog,
+        learn = pretrain(a.csv, a.captions, a.features, a.videos, loss=a.loss, loss_kwargs={k: v for d in a.loss_args for k, v in d.items()},
+                         tda=a.tda, epochs=a.epochs, lr=a.lr, bs=a.bs, n_segments=a.n_segments, seed=a.seed, progress=prog,
                          checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'), resume=a.resume, shard_root=a.shards,
-                         video_arch=a.video_arch)  # used for videos only
+                         video_arch=a.video_arch, **grid)  # video_arch: for videos only
     _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
     if _rank0(): console.print(f'saved {save_pretrained(learn, a.out)}')
 
@@ -89,7 +93,8 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
         from vtlearn.pretrain import rich_progress
         with rich_progress(console) as prog:
             rows = ablate(tuple(a.losses), tuple(x == 'on' for x in a.tda), tuple(a.noise), tuple(a.seeds), a.size, a.epochs, prog,
-                          log=a.out/'runs.json', bs=a.bs, **({} if a.clip_grid is None else dict(clip_grid=a.clip_grid)))
+                          log=a.out/'runs.json', loss_kwargs={k: v for d in a.loss_args for k, v in d.items()}, bs=a.bs,
+                          **({} if a.clip_grid is None else dict(clip_grid=a.clip_grid)))
         ablation_report(rows, a.out, console)
     else: dict(pretrain=_pretrain, eval=_eval, finetune=_finetune)[a.cmd](a, console)
 

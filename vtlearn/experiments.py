@@ -4,27 +4,32 @@
 
 # %% ../nbs/09_experiments.ipynb #2f424f15
 from __future__ import annotations
-import json, os, statistics, time
+import json, math, os, statistics, time
+from dataclasses import dataclass
 from pathlib import Path
+import numpy as np, pandas as pd
 import torch
+from torch import Tensor
 from rich.console import Console
 from rich.table import Table
 from rich.progress import Progress
 from fastai.torch_core import set_seed
 from .align import show_alignment
-from .losses import list_losses
-from .synth import synth_howto, synth_files, NOISE_LEVELS
+from .losses import list_losses, create_loss, S2DTWLoss
+from .synth import synth_howto, synth_files, NOISE_LEVELS, NOISE_DEFAULTS
 from .data.video import decode_clip
-from .data.formats import read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
+from .data.core import clip_spans
+from .data.formats import Segment, VideoItem, read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner
 from .pretrain import pretrain, fit_quietly, rich_progress, is_log
-from .pretrained import save_pretrained
+from .pretrained import save_pretrained, as_model
 from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader, segment_items
 from .finetune import action_dls, action_learner, retrieval_dls, retrieval_learner
 
 # %% auto #0
-__all__ = ['SYNTH_MODEL', 'METRICS', 'evaluate_synth', 'ablate', 'ablation_table', 'ablation_plot', 'ablation_report',
-           'retrieval_plot', 'demo']
+__all__ = ['SYNTH_MODEL', 'REGIMES', 'METRICS', 'ALIGN_METRICS', 'evaluate_synth', 'path_decisions', 'AlignmentEval',
+           'evaluate_alignment', 'ablate', 'ablation_table', 'ablation_plot', 'ablation_report', 'retrieval_plot',
+           'demo']
 
 # %% ../nbs/09_experiments.ipynb #aa3980b3
 SYNTH_MODEL = dict(out_dim=64, text_kwargs=dict(hidden=512))  # the model of the SynthHowTo recipes (`pretrain` arguments)
@@ -48,44 +53,138 @@ def evaluate_synth(model, # A pretrained model or anything `load_pretrained` tak
             'chance': {'YouCook2 t2v R@1': 100 / y['n'], 'YouCook2 t2v R@5': 500 / y['n'], 'YouCook2 t2v MedR': (y['n'] + 1) / 2,
                        'MSR-VTT t2v R@1': 100 / m['n'], 'UCF zero-shot accuracy': 100 / len({it.label for it in ucf})}}
 
+# %% ../nbs/09_experiments.ipynb #fb6d2d1e
+def path_decisions(path:Tensor, # (n, m) bool: the matched cells of one window's hard path (real clips x real captions)
+                   steps:list, # (m,) the step each caption narrates (-1: a filler)
+                   shows:list, # (n,) the step each clip shows (-1: none)
+                  ) -> tuple[list, list]: # A dict per caption (`step`, `skipped`, `hit`) and per clip (`shows`, `narrated`, `skipped`)
+    "Each caption's and each clip's decision on a hard path, against the truth."
+    if tuple(path.shape) != (len(shows), len(steps)):
+        raise ValueError(f"path must have shape (clips, captions) = ({len(shows)}, {len(steps)}), got {tuple(path.shape)}")
+    said = {s for s in steps if s >= 0}
+    caps = [dict(step=s, skipped=not path[:, j].any().item(),
+                 hit=s >= 0 and any(shows[i] == s for i in path[:, j].nonzero().flatten().tolist())) for j, s in enumerate(steps)]
+    clips = [dict(shows=s, narrated=s in said, skipped=not path[i].any().item()) for i, s in enumerate(shows)]
+    return caps, clips
+
+# %% ../nbs/09_experiments.ipynb #a63c3f16
+@dataclass
+class AlignmentEval:
+    "A loss's hard-path decisions on SynthHowTo's training narration, one row per caption and per clip (`evaluate_alignment`)."
+    captions:pd.DataFrame # video, caption (its index in the video's caption file), window, step (-1: filler), skipped, hit
+    clips:pd.DataFrame # video, window, clip, start, end, shows (the step shown, -1: none), narrated, skipped
+
+    @property
+    def summary(self) -> dict:
+        "The rates (%) of the decisions against the truth, and the counts they are over."
+        c, k = self.captions, self.clips
+        fill, step = c[c.step < 0], c[c.step >= 0]
+        kept, nar, un = step[~step.skipped], k[k.narrated], k[~k.narrated]
+        pct = lambda s: 100 * float(s.mean()) if len(s) else float('nan')
+        return {'filler skip': pct(fill.skipped), 'step keep': pct(~step.skipped), 'step to clip': pct(kept.hit),
+                'unnarrated clip skip': pct(un.skipped), 'narrated clip keep': pct(~nar.skipped),
+                'fillers': len(fill), 'step captions': len(step), 'clips': len(k)}
+
+# %% ../nbs/09_experiments.ipynb #f5101e3f
+def _step_at(t, steps):
+    "The index of the step under time `t` (s), or -1."
+    return next((k for k, s in enumerate(steps) if s['start'] <= t < s['end']), -1)
+
+def evaluate_alignment(model, # A pretrained model (or anything `load_pretrained` takes)
+                       root:str|Path, # A SynthHowTo folder (`synth_howto`, with features)
+                       loss=None, # Whose hard path: a loss with `alignment` (or its name); default: the model's training loss (`model.loss`), else `S2DTWLoss()`
+                       videos:list|None=None, # Training video ids to evaluate (default: all); e.g. a validation split's
+                       n_segments:int=8, # Captions per window, as in training
+                       clip_grid:int|None=None, # As in training: `None`, one clip per caption; else this many clips on a grid
+                       grid_span:str='window', # The grid covers the 'window' or the whole 'video'
+                       bs:int=64, # Windows per batch
+                      ) -> AlignmentEval:
+    "What `loss`'s hard path skips on SynthHowTo's training narration, caption by caption and clip by clip, against the truth."
+    model = as_model(model)
+    loss = create_loss(loss) if isinstance(loss, str) else loss if loss is not None else getattr(model, 'loss', None) or S2DTWLoss()
+    if not callable(getattr(loss, 'alignment', None)):
+        raise TypeError(f"{type(loss).__name__} has no `alignment` (a hard path): use a sequence loss such as S2DTWLoss or DropDTWLoss")
+    f, truth = synth_files(root), json.loads((Path(root)/'train_truth.json').read_text())
+    bad = sorted(set(videos or ()) - set(truth))
+    if bad: raise ValueError(f"{len(bad)} videos are not training videos of {root}: {bad[:3]}")
+    items, where = [], []
+    for vid in (sorted(truth) if videos is None else videos):
+        caps = truth[vid]['captions']
+        for s in range(0, len(caps), n_segments):
+            items.append(VideoItem(vid, None, [Segment(c['start'], c['end'], c['text']) for c in caps[s:s + n_segments]]))
+            where.append((vid, s))
+    dl = eval_dataloader(model, items, f.features, n_segments=n_segments, bs=bs, clip_grid=clip_grid, grid_span=grid_span)
+    v, t, lens = embed(model, dl)
+    if len(v) != len(items): raise RuntimeError(f"{len(items) - len(v)} windows could not be read (see the log): the folder is damaged")
+    paths = loss.alignment(v, t, lens[:, 0], lens[:, 1])
+    crow, krow = [], []
+    for w, ((vid, s), it, p, (n, m)) in enumerate(zip(where, items, paths, lens.tolist())):
+        tr = truth[vid]
+        duration = np.load(f.features/f'{vid}.npy', mmap_mode='r').shape[0]  # per-second features: the loader's duration
+        spans = clip_spans(it.segments, clip_grid, duration, grid_span)
+        shows = [_step_at((a.start + a.end) / 2, tr['steps']) for a in spans]
+        cs, ks = path_decisions(p[:n, :m], [c['step'] for c in tr['captions'][s:s + m]], shows[:n])
+        crow += [dict(video=vid, caption=s + j, window=w, **c) for j, c in enumerate(cs)]
+        krow += [dict(video=vid, window=w, clip=i, start=a.start, end=a.end, **k) for i, (a, k) in enumerate(zip(spans, ks))]
+    return AlignmentEval(pd.DataFrame(crow), pd.DataFrame(krow))
+
 # %% ../nbs/09_experiments.ipynb #d20a560c
-def ablate(losses:tuple=tuple(list_losses()), # Names of losses (`list_losses()`)
+REGIMES = {'weak': dict(clip_grid=16, grid_span='video', n_segments=16)}  # what a noise level changes beyond the narration: the clips
+
+def _spec(x) -> tuple:
+    "A loss or a noise level as (name or None, arguments, label): a name, or a (name, kwargs) pair / a dict."
+    if isinstance(x, str): return x, {}, x
+    if isinstance(x, dict): return None, x, ','.join(f'{k}={v}' for k, v in x.items())
+    name, kw = x
+    return name, kw, name + (':' + ','.join(f'{k}={v}' for k, v in kw.items()) if kw else '')
+
+def ablate(losses:tuple=tuple(list_losses()), # Losses: names of `list_losses()`, or (name, kwargs) pairs, e.g. `('s2dtw', dict(scale=0.5))`
            tda:tuple=(False, True), # Without and with TDA
-           noise:tuple=('none', 'default', '2x'), # Keys of `NOISE_LEVELS`
+           noise:tuple=('none', 'default', '2x'), # Keys of `NOISE_LEVELS` ('weak' also puts the clips on a grid over the whole video: `REGIMES`), or dicts of narration noise
            seeds:tuple=(0, 1, 2), # Training seeds (the dataset is the same)
            size:str='small', # SynthHowTo size
            epochs:int=15, # Pretraining epochs per run
            progress:Progress|None=None, # Shows the runs
            log:str|Path|None=None, # A JSON file of the finished runs: written after each run; its runs with the same settings are not redone
+           loss_kwargs:dict|None=None, # Arguments given to every loss (a loss's own override them)
            **kwargs, # Passed to `pretrain`
-          ) -> list: # One dict per run: noise, loss, tda, seed, settings, seconds and the `evaluate_synth` results
+          ) -> list: # One dict per run: noise, loss, tda, seed, settings, seconds, the `evaluate_synth` results and the alignment rates
     "Pretrain and evaluate every (noise level, loss, TDA, seed) combination with the same budget."
-    bad = [n for n in noise if n not in NOISE_LEVELS] + [l for l in losses if l not in list_losses()]
+    losses, noise = [_spec(l) for l in losses], [_spec(n) for n in noise]
+    bad = [n for n, _, _ in noise if n is not None and n not in NOISE_LEVELS] + [l for l, _, _ in losses if l not in list_losses()]
     if bad: raise ValueError(f"unknown noise levels or losses {bad}: noise in {list(NOISE_LEVELS)}, losses in {list_losses()}")
     kwargs = {**SYNTH_MODEL, **kwargs}
     # A logged run is reused only if it was trained with the same settings (size, epochs, batch size...).
-    settings = json.dumps(dict(size=size, epochs=epochs, **kwargs), sort_keys=True, default=repr)
+    settings = json.dumps(dict(size=size, epochs=epochs, **kwargs, **({'loss_kwargs': loss_kwargs} if loss_kwargs else {})), sort_keys=True, default=repr)
     key = lambda r: (r['noise'], r['loss'], r['tda'], r['seed'], r.get('settings'))
     done = {key(r): r for r in json.loads(Path(log).read_text())} if log and Path(log).is_file() else {}
     runs, rows = [(n, l, t, s) for n in noise for l in losses for t in tda for s in seeds], []
     task = progress.add_task('ablation', total=len(runs)) if progress is not None else None
-    for n, l, t, s in runs:
-        if (n, l, t, s, settings) in done:
-            rows.append(done[n, l, t, s, settings])
+    for (nn, nkw, nlab), (ln, lkw, llab), t, s in runs:
+        if (nlab, llab, t, s, settings) in done:
+            rows.append(done[nlab, llab, t, s, settings])
             if task is not None: progress.update(task, advance=1)
             continue
-        root = synth_howto(size=size, features=True, videos=False, **NOISE_LEVELS[n])
+        root = synth_howto(size=size, features=True, videos=False, **(NOISE_LEVELS[nn] if nn else {**NOISE_DEFAULTS, **nkw}))
         t0 = time.time()
-        f = synth_files(root)
-        learn = pretrain(f.train_csv, f.captions, f.features, loss=l, tda=t, epochs=epochs, seed=s, **kwargs)
+        f, clips = synth_files(root), {**kwargs, **REGIMES.get(nn, {})}
+        learn = pretrain(f.train_csv, f.captions, f.features, loss=ln, loss_kwargs={**(loss_kwargs or {}), **lkw}, tda=t, epochs=epochs, seed=s, **clips)
         res = evaluate_synth(learn.model, root)
-        rows.append(dict(noise=n, loss=l, tda=t, seed=s, settings=settings, seconds=time.time() - t0,
-                         **{k: v for k, v in res.items() if k != 'chance'}))
+        metrics = dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1]))
+        how = {k: clips[k] for k in ('n_segments', 'clip_grid', 'grid_span') if k in clips}
+        try:  # the loss's own hard path on the training narration, and on the validation videos (to choose settings by)
+            al = evaluate_alignment(learn.model, root, **how).summary
+            va = evaluate_alignment(learn.model, root, videos=sorted({it.video_id for it in learn.dls.valid.items}), **how).summary
+        except TypeError: al = va = {}  # MIL-NCE and InfoNCE have no alignment
+        rows.append(dict(noise=nlab, loss=llab, tda=t, seed=s, settings=settings, seconds=time.time() - t0,
+                         **{k: v for k, v in res.items() if k != 'chance'},
+                         **{k: al.get(k, math.nan) for k in ALIGN_METRICS}, **{f'valid {k}': va.get(k, math.nan) for k in ALIGN_METRICS},
+                         **{'valid t2v R@1': metrics.get('t2v_R@1', math.nan)}))
         if log:  # atomic: an interrupted ablation resumes from the runs it finished
             Path(log).parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(log).with_suffix('.tmp'); tmp.write_text(json.dumps(list({**done, **{key(r): r for r in rows}}.values()), indent=1)); os.replace(tmp, log)
         if task is not None:
-            what = f'{n} noise, {l}{" + TDA" if t else ""}, seed {s}'
+            what = f'{nlab} noise, {llab}{" + TDA" if t else ""}, seed {s}'
             progress.update(task, advance=1, description=f'ablation: {what}')
             if is_log(progress.console):
                 progress.console.print(f"ablation run {len(rows)}/{len(runs)} ({what}): {rows[-1]['seconds']:.0f} s, "
@@ -94,6 +193,7 @@ def ablate(losses:tuple=tuple(list_losses()), # Names of losses (`list_losses()`
 
 # %% ../nbs/09_experiments.ipynb #038152c9
 METRICS = ('YouCook2 t2v R@1', 'YouCook2 t2v R@5', 'MSR-VTT t2v R@1', 'CrossTask recall', 'UCF zero-shot accuracy')
+ALIGN_METRICS = ('filler skip', 'step keep')  # `evaluate_alignment`'s rates, on the training narration
 
 def ablation_table(rows:list, # From `ablate`
                    metrics:tuple=METRICS, # Which results to show
@@ -101,8 +201,10 @@ def ablation_table(rows:list, # From `ablate`
     "Mean ± standard deviation over seeds of each (noise, loss, TDA) group of runs."
     groups = {}
     for r in rows: groups.setdefault((r['noise'], r['loss'], r['tda']), []).append(r)
-    fmt = lambda xs: f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.:.1f}"
-    return [[n, l, 'yes' if t else 'no', *[fmt([r[m] for r in g]) for m in metrics]] for (n, l, t), g in groups.items()]
+    def fmt(xs):
+        xs = [x for x in xs if x is not None and not math.isnan(x)]  # runs from before a metric existed, losses without one
+        return f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.:.1f}" if xs else '–'
+    return [[n, l, 'yes' if t else 'no', *[fmt([r.get(m) for r in g]) for m in metrics]] for (n, l, t), g in groups.items()]
 
 # %% ../nbs/09_experiments.ipynb #a1f2b652
 def ablation_plot(rows:list, # From `ablate` (or its `runs.json`)
@@ -130,7 +232,7 @@ def ablation_report(rows:list, # From `ablate`
                     console:Console|None=None, # Where to print the table
                    ) -> str: # The table in Markdown
     "Print the ablation's table (mean ± std over seeds) and write it as Markdown, with the plot, into `out`."
-    console, body, head = console or Console(), ablation_table(rows), ['noise', 'loss', 'TDA', *METRICS]
+    console, body, head = console or Console(), ablation_table(rows, METRICS + ALIGN_METRICS), ['noise', 'loss', 'TDA', *METRICS, *ALIGN_METRICS]
     tab = Table(title=f"Zero-shot results (%), mean ± std over {len({r['seed'] for r in rows})} seeds")
     for h in head: tab.add_column(h)
     for r in body: tab.add_row(*r)
