@@ -216,6 +216,7 @@ def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.
                     freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
                     text_kwargs:dict|None=None, # Passed to the text tower (`create_text_encoder`)
                     center:bool=True, # Centre each tower's output before normalising it (see `VideoTextModel`)
+                    normalize:bool=True, # L2-normalise the embeddings (`False`: raw, as the published towers)
                    ) -> VideoTextModel:
     "A two-tower video-text model, as `create_vision_model` builds a vision model: the video tower, the text tower and the tokenizer."
     if not isinstance(tokenizer, CaptionTokenizer): raise TypeError(f"tokenizer must be a CaptionTokenizer, got {type(tokenizer).__name__}")
@@ -224,7 +225,7 @@ def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.
     video = (FeatureEncoder(n_features, out_dim) if n_features is not None else
              TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
     text = create_text_encoder(text_arch, vocab_size=tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
-    return VideoTextModel(video, text, tokenizer, center=center)
+    return VideoTextModel(video, text, tokenizer, center=center, normalize=normalize)
 
 # %% ../nbs/07_learner.ipynb #0c98c3a6
 _MODEL_ARGS = set(inspect.signature(create_vt_model).parameters) - {'tokenizer', 'n_features'}

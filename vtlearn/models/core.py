@@ -231,14 +231,15 @@ def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
 # %% ../../nbs/05_models.core.ipynb #d2bc0e04
 @configurable(reset={'tokenizer': None})
 class VideoTextModel(nn.Module):
-    "Two towers: L2-normalised clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, zero on the padding."
+    "Two towers: clip embeddings `(B, N, D)` and caption embeddings `(B, M, D)`, L2-normalised (or raw), zero on the padding."
     def __init__(self, video_encoder:nn.Module, # (B, N, ...) -> (B, N, D), each clip embedded on its own
                  text_encoder:nn.Module, # (B, M, L) token ids -> (B, M, D)
                  tokenizer=None, # The `CaptionTokenizer` the text tower reads: kept with the model, so that a saved model carries it
                  center:bool=True, # Centre each tower's embeddings (a batch norm without parameters) before the L2 normalisation
+                 normalize:bool=True, # L2-normalise the embeddings; `False`: the towers' raw outputs, as the published S3D and word2vec towers give the loss
                 ):
         super().__init__()
-        self.video_encoder, self.text_encoder, self.tokenizer = video_encoder, text_encoder, tokenizer
+        self.video_encoder, self.text_encoder, self.tokenizer, self.normalize = video_encoder, text_encoder, tokenizer, normalize
         # Towers whose outputs share a large common component start with nearly parallel embeddings, which sends S2DTW's
         # soft path onto the skip cells and training onto the uniform-score plateau (see `HealthCallback`): centring removes it.
         # Only towers that declare their `out_dim` are centred.
@@ -249,15 +250,17 @@ class VideoTextModel(nn.Module):
         "Normalised clip embeddings; with `lengths` (B,) only the real clips are encoded (the tower embeds each clip on its own), the padded ones are zeros."
         mask = None if lengths is None else seq_mask(lengths.as_subclass(Tensor), video.shape[1])
         vn = getattr(self, 'video_norm', None)  # models pickled before centring existed have no norms
-        if mask is None or mask.all(): return _normalize(_center(self.video_encoder(video), vn))
+        norm = _normalize if getattr(self, 'normalize', True) else (lambda x: x)  # models pickled before the option: normalised
+        if mask is None or mask.all(): return norm(_center(self.video_encoder(video), vn))
         if not mask.any(): return torch.zeros(*mask.shape, self.video_encoder.out_dim, device=video.device)
         v = _center(self.video_encoder(video[mask][None])[0], vn)  # the real clips as one sample: padding never reaches batch norm
-        return _normalize(v.new_zeros(*mask.shape, v.shape[-1]).masked_scatter(mask[..., None], v))
+        return norm(v.new_zeros(*mask.shape, v.shape[-1]).masked_scatter(mask[..., None], v))
 
     def encode_text(self, text:Tensor, lengths:Tensor|None=None) -> Tensor:
         "Normalised caption embeddings; `lengths` (B,) zeroes the padded captions."
         mask = None if lengths is None else seq_mask(lengths.as_subclass(Tensor), text.shape[1])
-        t = _normalize(_center(self.text_encoder(text.as_subclass(Tensor)), getattr(self, 'text_norm', None), mask))
+        t = _center(self.text_encoder(text.as_subclass(Tensor)), getattr(self, 'text_norm', None), mask)
+        t = _normalize(t) if getattr(self, 'normalize', True) else t
         return t if mask is None else t.masked_fill(~mask[..., None], 0)
 
     def forward(self, video:Tensor, # Clips (B, N, T, C, H, W) or features (B, N, F)
