@@ -45,7 +45,7 @@ def main():
             rows.append(run(noise, int(seed), center))
             h = rows[-1]['health']
             print(f"{noise:>8} seed {seed} center={center!s:5} R@1 {rows[-1]['r1']:5.1f}  real share by epoch: "
-                  + ' '.join(f"{x['real_share']:.2f}" for x in h), flush=True)
+                  + ' '.join(f"{x['captions_kept']:.2f}" for x in h), flush=True)
     a.out.write_text(json.dumps(rows, indent=1) + '\n')
 
 if __name__ == '__main__': main()

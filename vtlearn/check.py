@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from .align import s2dtw_pairwise, s2dtw_alignment, resolve_backend
 from .kernels import kernel_available
+from .dropdtw import drop_dtw_alignment
 
 # %% auto #0
 __all__ = ['check_parity', 'time_loss', 'check_kernels', 'bench_loss']
@@ -79,13 +80,16 @@ def check_kernels(quick:bool=False, # Smaller timing runs
     console.print(tab)
     if torch.cuda.is_available():
         console.print(f"GPU backend of backend='auto' (timed below): {resolve_backend('auto', torch.device('cuda'))}")
-    # Clips 0..5 and captions 0, 1, filler, 2, 3, 5: the hard path runs through the five true matches.
+    # Clips 0..5 and captions 0, 1, filler, 2, 3, 5: both hard paths hold the five true matches; Drop-DTW drops the rest.
     base = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
     clips, caps = base[[0, 1, 2, 3, 4, 5]], base[[0, 1, 7, 2, 3, 5]]
-    H = s2dtw_alignment(clips[None], caps[None], hard=True)[0]
-    pairs = [(int(i), int(j)) for i, j in H.nonzero()]
-    console.print(f"Hard alignment (clip, caption) with a filler caption (2) and an unnarrated clip (4): {pairs}")
-    ok &= {(0, 0), (1, 1), (2, 3), (3, 4), (5, 5)} <= set(pairs)
+    console.print("Hard alignments of 6 clips and 6 captions; caption 2 narrates nothing shown, clip 4 shows nothing narrated:")
+    for name, H in (('S2DTW (tau 0.5)', s2dtw_alignment(clips[None], caps[None], hard=True)[0]),
+                    ('Drop-DTW (drop cost: 30th percentile)', drop_dtw_alignment(clips[None], caps[None], keep_percentile=0.3, hard=True)[0])):
+        pairs, skip_t, skip_v = [(int(i), int(j)) for i, j in H.nonzero()], (H.sum(0) == 0).nonzero().flatten().tolist(), (H.sum(1) == 0).nonzero().flatten().tolist()
+        console.print(f"  {name}: (clip, caption) {pairs}; skips captions {skip_t or 'none'} and clips {skip_v or 'none'}")
+        ok &= {(0, 0), (1, 1), (2, 3), (3, 4), (5, 5)} <= set(pairs)
+    ok &= (skip_t, skip_v) == ([2], [4])  # Drop-DTW's: S2DTW at tau 0.5 skips nothing here (see vtlearn.experiments)
     tab = Table(title='Contrastive S2DTW forward + backward, float32, D = 512')
     for c in ('device', 'B', 'N = M', 'pairs', 'ms'): tab.add_column(c, justify='right')
     for dev in backends[:2]:  # 'cuda': the kernel backend='auto' picks

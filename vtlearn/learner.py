@@ -106,35 +106,30 @@ def _mean_cross_cosine(x:Tensor, mask:Tensor) -> float:
 
 # %% ../nbs/07_learner.ipynb #30653372
 class HealthCallback(Callback):
-    "Per epoch: the S2DTW path's share on real cells and the within-batch cosines (validation); warns on the uniform-score plateau."
+    "Per epoch: what the loss's hard path keeps and the within-batch cosines (validation); warns on the uniform-score plateau."
     order, run_train = 60, False
     def __init__(self, patience:int=3, # Epochs the training loss must stay near log(B) before the warning
                  tol:float=0.02, # Relative distance to log(B) that counts as "near"
                 ): self.patience, self.tol = patience, tol
     def before_fit(self): self.history, self.warned = [], False
-    def before_epoch(self): self.sums, self.n = torch.zeros(4, dtype=torch.float64), 0  # validation batches' sums
-    def _params(self):
-        lf = getattr(self.learn.loss_func, 'loss', self.learn.loss_func)
-        return dict(gamma=lf.gamma, smooth_gamma=lf.smooth_gamma, threshold=lf.threshold) if isinstance(lf, S2DTWLoss) else None
-
+    def before_epoch(self): self.sums, self.n = torch.zeros(5, dtype=torch.float64), 0  # validation batches' sums
     def after_batch(self):
         (v, t), lens = self.learn.pred, self.learn.yb[0]
-        v, t, vl, tl = v.detach().double(), t.detach().double(), lens[:, 0], lens[:, 1]
+        v, t, vl, tl = v.detach(), t.detach(), lens[:, 0].as_subclass(Tensor), lens[:, 1].as_subclass(Tensor)
         mv, mt = seq_mask(vl, v.shape[1]), seq_mask(tl, t.shape[1])
-        share, p = float('nan'), self._params()
-        if p is not None:
-            real = s2dtw_alignment(v, t, video_lengths=vl, text_lengths=tl, **p).sum((1, 2))
-            h, g = 1e-4, lambda tau: s2dtw(v, t, p['gamma'], p['smooth_gamma'], tau, vl, tl)  # skips all cost tau: dD/dtau is their mass
-            skip = (g(p['threshold'] + h) - g(p['threshold'] - h)) / (2 * h)
-            share = (real / (real + skip)).sum().item()
+        kept = [float('nan')] * 2
+        try: H = getattr(self.learn.loss_func, 'loss', self.learn.loss_func).alignment(v, t, vl, tl)  # the hard path's cells
+        except (AttributeError, TypeError): H = None  # no alignment: MIL-NCE, InfoNCE
+        if H is not None: kept = [(H.any(1).sum() / tl.sum()).item() * len(v), (H.any(2).sum() / vl.sum()).item() * len(v)]
+        v, t = v.double(), t.double()
         vt = (v[mv].mean(0) @ t[mt].mean(0)).item()  # mean cosine over every (clip, caption) pair: the means' dot product
-        self.sums += torch.tensor([share, _mean_cross_cosine(v, mv) * len(v), _mean_cross_cosine(t, mt) * len(v), vt * len(v)])
+        self.sums += torch.tensor([*kept, _mean_cross_cosine(v, mv) * len(v), _mean_cross_cosine(t, mt) * len(v), vt * len(v)])
         self.n += len(v)
 
     def after_epoch(self):
         vals = self.recorder.values
         if not vals or not len(vals[-1]): return  # an epoch skipped (a resumed fit's `start_epoch`) records nothing
-        rec = dict(zip(('real_share', 'cos_video', 'cos_text', 'cos_video_text'), (self.sums / max(self.n, 1)).tolist()))
+        rec = dict(zip(('captions_kept', 'clips_kept', 'cos_video', 'cos_text', 'cos_video_text'), (self.sums / max(self.n, 1)).tolist()))
         self.history.append(dict(epoch=self.epoch, train_loss=float(vals[-1][0]), **(rec if self.n else {k: float('nan') for k in rec})))
         B = self.dls.train.bs * world()[1]
         recent = [h['train_loss'] for h in self.history[-self.patience:]]
@@ -143,7 +138,7 @@ class HealthCallback(Callback):
             self.warned = True
             warnings.warn(f"training sits on the uniform-score plateau: the loss has been {recent[-1]:.3f} ~ log(batch size {B}) = "
                           f"{math.log(B):.3f} for {self.patience} epochs, so every (video, text) pair scores the same"
-                          f"{'' if math.isnan(self.history[-1]['real_share']) else ' (real cells hold %.0f%% of the S2DTW path)' % (100 * self.history[-1]['real_share'])}. "
+                          f"{'' if math.isnan(self.history[-1]['captions_kept']) else ' (the hard path keeps %.0f%% of the captions)' % (100 * self.history[-1]['captions_kept'])}. "
                           "Try a larger skip cost (S2DTWLoss(threshold=1.0)), a lower learning rate or a longer warm-up "
                           "(fit_one_cycle(pct_start=0.3)), and check that the towers do not start collapsed (HealthCallback.history's cosines).",
                           stacklevel=2)
@@ -153,7 +148,7 @@ class HealthCallback(Callback):
         import matplotlib.pyplot as plt
         if ax is None: _, ax = plt.subplots(figsize=(5, 3))
         ep = [h['epoch'] for h in self.history]
-        for k in ('real_share', 'cos_video', 'cos_text', 'cos_video_text'): ax.plot(ep, [h[k] for h in self.history], label=k)
+        for k in ('captions_kept', 'clips_kept', 'cos_video', 'cos_text', 'cos_video_text'): ax.plot(ep, [h[k] for h in self.history], label=k)
         ax.set_xlabel('epoch'); ax.axhline(0, color='grey', lw=0.5); ax.legend(fontsize=7)
         return ax
 
