@@ -366,7 +366,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'vtlearn/learner.py'),
                                  'vtlearn.learner.HealthCallback': ('learner.html#healthcallback', 'vtlearn/learner.py'),
                                  'vtlearn.learner.HealthCallback.__init__': ('learner.html#healthcallback.__init__', 'vtlearn/learner.py'),
-                                 'vtlearn.learner.HealthCallback._params': ('learner.html#healthcallback._params', 'vtlearn/learner.py'),
                                  'vtlearn.learner.HealthCallback.after_batch': ( 'learner.html#healthcallback.after_batch',
                                                                                  'vtlearn/learner.py'),
                                  'vtlearn.learner.HealthCallback.after_epoch': ( 'learner.html#healthcallback.after_epoch',

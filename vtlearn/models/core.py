@@ -4,7 +4,7 @@
 
 # %% ../../nbs/05_models.core.ipynb #22e1b7e6
 from __future__ import annotations
-import functools, inspect, math
+import functools, importlib, inspect, math
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
@@ -17,6 +17,11 @@ __all__ = ['EMBED_DIM', 'configurable', 'jsonable', 'model_config', 'model_from_
 
 # %% ../../nbs/05_models.core.ipynb #d9adf9f6
 _CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
+# Where vtlearn's configurable classes outside this module live: a config may name them before anything imported their
+# module (a new process that only loads a model). A fixed table: a file never chooses what is imported.
+_HOMES = {**dict.fromkeys(('WordPoolEncoder', 'TransformerTextEncoder', 'MiniLMEncoder'), 'vtlearn.models.text'),
+          **dict.fromkeys(('S3D', 'Word2VecEncoder', 'S3DVideoEncoder', 'S3DTwoTower'), 'vtlearn.models.s3d'),
+          'ActionModel': 'vtlearn.finetune'}
 
 def configurable(cls=None, *, reset:dict|None=None):
     "Class decorator: instances remember their constructor arguments (`model_config`), so a model file stores JSON, not code."
@@ -35,6 +40,7 @@ def configurable(cls=None, *, reset:dict|None=None):
         cls.__init__ = __init__
         _CONFIGURABLE[cls.__name__] = cls
         cls._vt_configurable = True  # in the class's own __dict__: a subclass that is not decorated itself has none
+        cls._vt_reset = neutral  # loading applies them too, whatever a config says (no download, no file read)
         return cls
     return wrap if cls is None else wrap(cls)
 
@@ -64,6 +70,8 @@ def model_config(model:nn.Module, # A model built from `configurable` classes (a
     return {'class': type(model).__name__, 'args': {k: jsonable(v, f'{where}.{k}') for k, v in a.items()}}
 
 # %% ../../nbs/05_models.core.ipynb #2886d279
+_FETCHES = ('url', 'file', 'path', 'checkpoint', 'cache', 'hub')  # argument names (timm's pass-through) that fetch or read
+
 def _from_json(v):
     if isinstance(v, list): return [_from_json(x) for x in v]
     if isinstance(v, dict):
@@ -77,9 +85,14 @@ def model_from_config(config:dict, # From `model_config`
     "Build the model a config describes: only classes decorated with `configurable` can be named."
     if not (isinstance(config, dict) and isinstance(config.get('class'), str) and isinstance(config.get('args'), dict)):
         raise ValueError(f"not a model config: expected {{'class': ..., 'args': {{...}}}}, got {str(config)[:80]}")
-    cls = _CONFIGURABLE.get(config['class'])
-    if cls is None: raise ValueError(f"unknown model class {config['class']!r} in the config: known ones are {sorted(_CONFIGURABLE)}")
-    return cls(**{k: _from_json(v) for k, v in config['args'].items()})
+    name = config['class']
+    if name not in _CONFIGURABLE and name in _HOMES: importlib.import_module(_HOMES[name])
+    cls = _CONFIGURABLE.get(name)
+    if cls is None: raise ValueError(f"unknown model class {name!r} in the config: known ones are {sorted(set(_CONFIGURABLE) | set(_HOMES))}")
+    args = {**config['args'], **{k: v for k, v in cls._vt_reset.items() if k in config['args']}}
+    if bad := [k for k in args if k not in cls._vt_reset and (k.startswith('pretrained') or any(w in k for w in _FETCHES))]:
+        raise ValueError(f"the config of {name} passes {bad}: refused, a model file cannot make vtlearn download or read other files")
+    return cls(**{k: _from_json(v) for k, v in args.items()})
 
 # %% ../../nbs/05_models.core.ipynb #9a52c375
 EMBED_DIM = 512  # the embedding size D of every tower, learner and recipe by default: the published models' size
