@@ -78,7 +78,7 @@ def _drop_dtw(cost, vlen, tlen, gamma, keep_percentile, scale=1.):
 def drop_dtw(video:Tensor, # (B, N, D) clip embeddings
              text:Tensor, # (B, M, D) caption embeddings
              gamma:float=0.1, # Soft-min temperature; `0`: the cheapest alignment
-             keep_percentile:float=0.5, # The drop cost is this quantile of each pair's costs (`drop_costs`)
+             keep_percentile:float=0.9, # The drop cost is this quantile of each pair's costs (`drop_costs`)
              video_lengths:Tensor|None=None, # (B,) number of real clips per video
              text_lengths:Tensor|None=None, # (B,) number of real captions per text
             ) -> Tensor: # (B,) Drop-DTW distances of the matching pairs
@@ -92,7 +92,7 @@ def drop_dtw(video:Tensor, # (B, N, D) clip embeddings
 def drop_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
                       text:Tensor, # (Bt, M, D) caption embeddings
                       gamma:float=0.1, # Soft-min temperature
-                      keep_percentile:float=0.5, # The drop cost is this quantile of each pair's costs
+                      keep_percentile:float=0.9, # The drop cost is this quantile of each pair's costs
                       video_lengths:Tensor|None=None, # (Bv,) number of real clips per video
                       text_lengths:Tensor|None=None, # (Bt,) number of real captions per text
                       scale:float|Tensor=1., # Cost scale `s`: costs `-s <v, t>`, drop costs `s` times the percentile (differentiable in `s`)
@@ -108,7 +108,7 @@ def drop_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
 def drop_dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
                        text:Tensor, # (B, M, D) caption embeddings
                        gamma:float=0.1, # Soft-min temperature (ignored with `hard`)
-                       keep_percentile:float=0.5, # The drop cost is this quantile of each pair's costs
+                       keep_percentile:float=0.9, # The drop cost is this quantile of each pair's costs
                        video_lengths:Tensor|None=None, # (B,) number of real clips per video
                        text_lengths:Tensor|None=None, # (B,) number of real captions per text
                        hard:bool=False, # The cheapest alignment (`gamma = 0`) instead of the soft one

@@ -183,7 +183,7 @@ class DropDTWLoss(SeqContrastiveLoss):
     "Weak alignment that drops what is unrelated: InfoNCE over Drop-DTW distances, each pair's drop cost a percentile of its costs."
     scales_costs = False  # Drop-DTW applies the scale itself: to the costs and to the (detached) drop costs alike
     def __init__(self, gamma:float=0.1, # Soft-min temperature
-                 keep_percentile:float=0.5, # Drop cost: this quantile of each pair's costs (the share cheaper to match than to drop)
+                 keep_percentile:float=0.9, # Drop cost: this quantile of each pair's costs (the share cheaper to match than to drop)
                  direction:str='t2v', # 't2v', 'v2t' or 'both'
                  scale:float|str=1., # Cost scale, or 'learn' (the drop cost scales with the costs)
                 ):
