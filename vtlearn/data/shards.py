@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03d_data.shards.ipynb #fa54f1ba
 from __future__ import annotations
-import io, json, math, os, random, re, tarfile, tempfile
+import io, json, math, os, random, re, shutil, tarfile, tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,13 +62,45 @@ def _scan_tar(path:Path) -> dict:
         except (tarfile.TarError, OSError, EOFError) as e: err = str(e)  # a truncated shard: the samples before the damage
     return dict(keys=keys, members=[members[k] for k in keys], **({'error': err} if err else {}))
 
+_SHARD_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*\.tar')  # a plain file name in the folder: no path, no '..'
+_MAX_INDEX = 1 << 30  # bytes of index.json read at most (1.2 M samples take about 100 MB)
+
+def _check_index(idx, root:Path) -> list:
+    "The shards of a parsed `index.json`, checked: plain names of files in `root`, and member spans that lie inside each file, 512-byte aligned (as tar data is), without overlaps."
+    where = root/'index.json'
+    if not isinstance(idx, dict) or not isinstance(idx.get('shards'), list):
+        raise ValueError(f"{where} is not a shard index: it needs a 'shards' list")
+    for s in idx['shards']:
+        if not (isinstance(s, dict) and isinstance(s.get('name'), str) and isinstance(s.get('keys'), list) and isinstance(s.get('members'), list)):
+            raise ValueError(f"{where}: every shard needs a 'name', 'keys' and 'members', got {str(s)[:80]}")
+        if not _SHARD_NAME.fullmatch(s['name']): raise ValueError(f"{where}: shard name {s['name']!r} is not a .tar file name in the folder")
+        f = root/s['name']
+        size = f.stat().st_size if f.is_file() else None
+        if size is None: raise FileNotFoundError(f"{where} names {s['name']}, which is not in {root}")
+        if len(s['keys']) != len(s['members']) or not all(isinstance(k, str) for k in s['keys']):
+            raise ValueError(f"{where}: {s['name']} needs as many string keys as members")
+        spans = []
+        for k, m in zip(s['keys'], s['members']):
+            if not isinstance(m, dict): raise ValueError(f"{where}: {s['name']}:{k} members must be an object of spans")
+            for ext, sp in m.items():
+                if not (isinstance(sp, list) and len(sp) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in sp)
+                        and sp[0] % 512 == 0 and sp[0] + sp[1] <= size):
+                    raise ValueError(f"{where}: {s['name']}:{k}.{ext} has span {str(sp)[:40]}, not [offset, size] inside the {size}-byte file")
+                spans.append(sp)
+        spans.sort()
+        if any(a[0] + a[1] > b[0] for a, b in zip(spans, spans[1:])): raise ValueError(f"{where}: {s['name']} has overlapping members")
+    return idx['shards']
+
 def read_shard_index(root:str|Path, # Folder of `.tar` shards (ours, with `index.json`, or video2dataset's)
                     ) -> list: # `(shard path, key, {ext: [offset, size]})` per sample, in shard then member order
-    "The samples of a folder of shards: from `index.json` if there is one, else by reading the tar headers."
+    "The samples of a folder of shards: from `index.json` if there is one (checked: `_check_index`), else by reading the tar headers."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"shard folder not found: {root}")
     if (root/'index.json').is_file():
-        shards = json.loads((root/'index.json').read_text())['shards']
+        if (root/'index.json').stat().st_size > _MAX_INDEX: raise ValueError(f"{root/'index.json'} is larger than {_MAX_INDEX} bytes")
+        try: idx = json.loads((root/'index.json').read_bytes())
+        except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{root/'index.json'} is not JSON ({e})") from None
+        shards = _check_index(idx, root)
     else:
         shards = [dict(name=p.name, **_scan_tar(p)) for p in sorted(root.glob('*.tar'))]
         report = DataReport(f"read_shard_index({root.name})")
@@ -85,6 +117,15 @@ def _sample_json(it:VideoItem, source:str) -> bytes:
              text=[s.text for s in it.segments], task=it.task, source=source)
     return json.dumps(d, sort_keys=True, ensure_ascii=False).encode()
 
+def _member(path:Path) -> bytes:
+    try: return path.read_bytes()
+    except OSError as e: raise OSError(f"cannot read {path}: {e.strerror or e}") from e
+
+def _own_shards(out:Path) -> list:
+    "The shard files that the index in `out` names: the ones vtlearn wrote there (nothing else is ever deleted)."
+    try: return [s['name'] for s in _check_index(json.loads((out/'index.json').read_bytes()), out)]
+    except (OSError, ValueError, UnicodeDecodeError): return []
+
 def write_shards(csv:str|Path, # HowTo100M-format CSV with a `video_path` column
                  captions:str|Path, # Folder of `<video_id>.json` captions (or one combined JSON file)
                  videos:str|Path|None=None, # Folder of the videos (give this or `features`)
@@ -92,7 +133,7 @@ def write_shards(csv:str|Path, # HowTo100M-format CSV with a `video_path` column
                  out:str|Path='shards', # Output folder: `shard-%06d.tar` and `index.json`
                  shard_size:int=1000, # Samples (videos) per shard
                 ) -> Path: # The output folder
-    "Write a HowTo100M-format folder to WebDataset tar shards: one sample per video (its video or `.npy`, and a `.json`)."
+    "Write a HowTo100M-format folder to WebDataset tar shards: one sample per video (its video or `.npy`, and a `.json`); a failed write leaves `out` as it was."
     if (videos is None) == (features is None): raise ValueError("give either videos or features (not both, not neither)")
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size must be an integer >= 1, got {shard_size!r}")
@@ -103,17 +144,23 @@ def write_shards(csv:str|Path, # HowTo100M-format CSV with a `video_path` column
         dup = next(k for k, n in Counter(keys).items() if n > 1)
         raise ValueError(f"two videos give the same shard key {dup!r} (ids differing only by '.', '/' or '\\\\')")
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    (out/'index.json').unlink(missing_ok=True)  # the index comes last: without it, the folder is incomplete
-    for f in out.glob('shard-*.tar'): f.unlink()
-    shards = []
-    for i in range(0, len(items), shard_size):
-        chunk, name = list(zip(keys[i:i + shard_size], items[i:i + shard_size])), f'shard-{i // shard_size:06d}.tar'
-        samples = ((k, [(it.path.suffix.lower()[1:], it.path.read_bytes()), ('json', _sample_json(it, it.path.name))]) for k, it in chunk)
-        _atomic_write(out/name, lambda tmp: _write_tar(tmp, samples))
-        shards.append(name)
-    index = dict(format='vtlearn-shards-1', kind='features' if features is not None else 'videos', n_samples=len(items),
-                 shards=[dict(name=n, **_scan_tar(out/n)) for n in shards])
-    _atomic_write(out/'index.json', lambda tmp: tmp.write_text(json.dumps(index, indent=0, sort_keys=True)))
+    new = Path(tempfile.mkdtemp(prefix='.vtlearn-shards-', dir=out))  # the new generation, written beside the old one
+    try:
+        shards = []
+        for i in range(0, len(items), shard_size):
+            chunk, name = list(zip(keys[i:i + shard_size], items[i:i + shard_size])), f'shard-{i // shard_size:06d}.tar'
+            _write_tar(new/name, ((k, [(it.path.suffix.lower()[1:], _member(it.path)), ('json', _sample_json(it, it.path.name))]) for k, it in chunk))
+            shards.append(name)
+        index = dict(format='vtlearn-shards-1', kind='features' if features is not None else 'videos', n_samples=len(items),
+                     shards=[dict(name=n, **_scan_tar(new/n)) for n in shards])
+        (new/'index.json').write_text(json.dumps(index, indent=0, sort_keys=True))
+        # the swap: the old generation's shards (those its index names: vtlearn's own) go, the new come in, the index last
+        old = _own_shards(out)
+        (out/'index.json').unlink(missing_ok=True)
+        for n in set(old) - set(shards): (out/n).unlink(missing_ok=True)
+        for n in shards: os.replace(new/n, out/n)
+        os.replace(new/'index.json', out/'index.json')
+    finally: shutil.rmtree(new, ignore_errors=True)  # a failure leaves the old set as it was
     return out
 
 # %% ../../nbs/03d_data.shards.ipynb #64e211c6
@@ -153,7 +200,14 @@ class ShardIssues(LoadIssues):
     kinds = LoadIssues.kinds + ('bad_sample', 'bad_shard')
 
 # %% ../../nbs/03d_data.shards.ipynb #bf64e532
-def _read(f, span):
+def _read(f, span, name:str|None=None):
+    "The bytes of the member at `span`; with `name`, first check that the tar header before it is that member's (an index can lie)."
+    if name is not None and span[0] >= 512:
+        f.seek(span[0] - 512)
+        try: ti = tarfile.TarInfo.frombuf(f.read(512), 'utf-8', 'surrogateescape')
+        except tarfile.TarError as e: raise ValueError(f"no tar header before {name}: {e}") from None
+        if ti.size != span[1] or (len(name) < 100 and ti.name.rsplit('/', 1)[-1] != name.rsplit('/', 1)[-1]):
+            raise ValueError(f"the index says {name} ({span[1]} bytes) but the tar holds {ti.name} ({ti.size} bytes) there")
     f.seek(span[0]); b = f.read(span[1])
     if len(b) != span[1]: raise EOFError(f"member truncated: {len(b)} of {span[1]} bytes")
     return b
@@ -176,8 +230,8 @@ class ShardSplit:
         ext = next((e for e in self.media if e in m), None)
         try:
             if 'json' not in m or ext is None: raise ValueError(f"missing member: has {', '.join(sorted(m)) or 'none'}, needs json and one of {', '.join(self.media)}")
-            meta = json.loads(_read(f, m['json']))
-            return key, meta, ext, _read(f, m[ext])
+            meta = json.loads(_read(f, m['json'], f'{key}.json'))
+            return key, meta, ext, _read(f, m[ext], f'{key}.{ext}')
         except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:
             self.issues.add('bad_sample', f"{path.name}:{key}", str(e)); return None
 
@@ -208,9 +262,17 @@ class ShardSplit:
 # %% ../../nbs/03d_data.shards.ipynb #8c8d6729
 _TMP = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
 
+def _clean_stale_tmp():
+    "Remove the temporary folders of shard readers that died (killed: no cleanup ran); only vtlearn's, by their process id."
+    for d in Path(_TMP or tempfile.gettempdir()).glob('vtlearn-*-*'):
+        pid = d.name.split('-')[1]
+        if not pid.isdigit() or not d.is_dir() or Path(f'/proc/{pid}').exists(): continue
+        shutil.rmtree(d, ignore_errors=True)
+
 class ShardDL(TfmdDL):
     "A `TfmdDL` streaming a `ShardSplit`: fastai's sampler picks the positions (shuffle, workers, `DistributedDL`'s ranks), the shards are read in order."
     def create_batches(self, samps):
+        _clean_stale_tmp()
         rng = random.Random(self.rng.random()) if self.shuffle else None
         res = filter(lambda o: o is not None, map(self.do_item, self.dataset.read(list(samps), rng)))
         yield from map(self.do_batch, self.chunkify(res))
@@ -223,8 +285,8 @@ class ShardDL(TfmdDL):
         key, meta, ext, data = raw
         item = sample_item(meta, key, self.dataset.issues.report)
         if item is None: self.dataset.issues.add('bad_sample', key, 'no usable caption'); return None
-        with tempfile.TemporaryDirectory(prefix='vtlearn-', dir=_TMP) as d:  # the decoders read files
-            (p := Path(d)/f'{key}.{ext}').write_bytes(data)
+        with tempfile.TemporaryDirectory(prefix=f'vtlearn-{os.getpid()}-', dir=_TMP) as d:  # the decoders read files
+            (p := Path(d)/f'sample.{ext}').write_bytes(data)  # never a name the shard chose: `ext` is one of `media`
             item.path = p
             try: return self.after_item(tuple(R(item) for R in (self._ref, CaptionsRef, LengthsRef)))
             except SkipItemException: return None
