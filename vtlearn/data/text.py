@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03a_data.text.ipynb #75e6ffb8
 from __future__ import annotations
-import json, re
+import json, pickle, re
 from pathlib import Path
 import numpy as np
 import torch
@@ -63,11 +63,27 @@ def load_tokenizer(path:str|Path, # A `tokenizer.json` file, or a folder holding
     except Exception as e: raise ValueError(f"{p} is not a tokenizers JSON file (a tokenizer.json): {e}") from e
 
 # %% ../../nbs/03a_data.text.ipynb #b866dae8
+class _WordsUnpickler(pickle.Unpickler):
+    "Unpickles a numpy object array and nothing else: `dict.npy` needs pickle, a pickle can name any function to call."
+    _ALLOWED = {(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')} | {('numpy', 'ndarray'), ('numpy', 'dtype')}
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED: raise pickle.UnpicklingError(f"it names {module}.{name}, which a word list never does")
+        return super().find_class(module, name)
+
+_MAX_WORDS_BYTES = 256 << 20  # a word list is a few MB (dict.npy: 66 k words)
+
 def _load_words(path):
-    "The words of a `.npy` word list."
+    "The words of a `.npy` word list: plain arrays of strings, or object arrays (as `dict.npy`) unpickled with nothing but numpy's array constructors."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f"word list not found: {p}")
-    try: words = np.load(p, allow_pickle=True)
+    if p.stat().st_size > _MAX_WORDS_BYTES: raise ValueError(f"{p} is not a word list: {p.stat().st_size} bytes (more than {_MAX_WORDS_BYTES})")
+    try:
+        with open(p, 'rb') as f:
+            fmt = np.lib.format
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(fmt.read_magic(f))
+            if read_header is None: raise ValueError("an unsupported .npy version")
+            _, _, dtype = read_header(f)
+            words = _WordsUnpickler(f).load() if dtype.hasobject else np.load(p, allow_pickle=False)
     except Exception as e: raise ValueError(f"{p} is not a .npy word list: {e}") from e
     if not isinstance(words, np.ndarray) or words.ndim != 1:
         raise ValueError(f"{p} is not a .npy word list: expected a 1-d array of words, got {type(words).__name__}"
