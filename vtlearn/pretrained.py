@@ -8,6 +8,7 @@ import copy, hashlib, json, os, shutil
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.learner import Learner
+from safetensors import safe_open
 from safetensors.torch import save_file, load as _st_load
 from .models.core import model_config, model_from_config, jsonable
 from .data.text import CaptionTokenizer
@@ -18,6 +19,7 @@ __all__ = ['model_of', 'check_out_path', 'save_model', 'save_pretrained', 'load_
 # %% ../nbs/08_pretrained.ipynb #812fc54e
 _FORMAT = 'vtlearn-pretrained'
 _WEIGHTS, _CONFIG, _TOKENIZER = 'model.safetensors', 'config.json', 'tokenizer.json'
+_MAX_CONFIG, _MAX_TOKENIZER, _MAX_TOKENS = 1 << 20, 16 << 20, 4096  # bounds checked before anything is read or built
 
 def model_of(source, # A `Learner` (its model gets the DataLoaders' tokenizer if it has none) or a two-tower model
             ) -> nn.Module:
@@ -42,7 +44,15 @@ def _digest(sd:dict) -> str:
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
+def _foreign(path:Path) -> list:
+    "The names in the folder `path` that a vtlearn model folder would not hold (all of them if its config is not vtlearn's)."
+    names = sorted(p.name for p in path.iterdir())
+    try: ours = json.loads((path/_CONFIG).read_bytes()[:_MAX_CONFIG + 1]).get('format') == _FORMAT
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError): ours = False
+    return [n for n in names if not ours or n not in (_WEIGHTS, _CONFIG, _TOKENIZER)]
+
 def check_out_path(path:str|Path, # Where `save_model` / `save_pretrained` will write a model folder
+                   overwrite:bool=False, # Replace a folder holding other files (not a vtlearn model): they are deleted
                   ) -> Path:
     "Fail now, not after training, if a model folder cannot be written at `path`."
     path = Path(path)
@@ -50,8 +60,9 @@ def check_out_path(path:str|Path, # Where `save_model` / `save_pretrained` will 
         if p.exists():
             if p == path:
                 if not path.is_dir(): raise FileExistsError(f"{path} is a file: a model is saved as a folder, choose another path")
-                if any(path.iterdir()) and not (path/_CONFIG).is_file():
-                    raise FileExistsError(f"{path} is a folder that holds no vtlearn model: choose an empty or new folder")
+                if not overwrite and (other := _foreign(path)):
+                    raise FileExistsError(f"{path} holds files that are not a vtlearn model ({', '.join(other[:3])}): saving would "
+                                          "replace them. Choose an empty or new folder, or overwrite it (--overwrite)")
                 if not os.access(path.parent, os.W_OK): raise PermissionError(f"cannot write in {path.parent}")
                 break
             if not p.is_dir(): raise NotADirectoryError(f"cannot save to {path}: {p} is a file, not a folder")
@@ -60,14 +71,19 @@ def check_out_path(path:str|Path, # Where `save_model` / `save_pretrained` will 
     return path
 
 # %% ../nbs/08_pretrained.ipynb #6b323dec
+def _config_digest(config:dict) -> str:
+    "SHA-256 of a config without its own `sha256`: it holds the weights' and the tokenizer's digests, so it covers the whole model."
+    return hashlib.sha256(json.dumps({k: v for k, v in config.items() if k != 'sha256'}, sort_keys=True).encode()).hexdigest()
+
 def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower model, an `ActionModel`...)
                path:str|Path, # Folder to write: `model.safetensors`, `config.json` and (with a tokenizer) `tokenizer.json`
                tokenizer:CaptionTokenizer|None=None, # Saved beside the weights as `tokenizer.json`
+               overwrite:bool=False, # Replace a folder that holds other files (`check_out_path`)
                **attrs, # JSON data set on the loaded model as attributes (e.g. `vocab=` of a classifier)
               ) -> Path:
     "Save a model as safetensors weights, a JSON config and its tokenizer; written to a temporary folder first, so an interrupted save never leaves a broken model."
-    path = check_out_path(path)
-    config = {'format': _FORMAT, 'version': 2, 'model': model_config(model), 'attrs': {k: jsonable(v, k) for k, v in attrs.items()}}
+    path = check_out_path(path, overwrite)
+    config = {'format': _FORMAT, 'version': 3, 'model': model_config(model), 'attrs': {k: jsonable(v, k) for k, v in attrs.items()}}
     sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith('loss.')}  # a training loss is not the model
     config['weights_sha256'] = _digest(sd)
     if tokenizer is not None:
@@ -80,6 +96,7 @@ def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower mode
         if tokenizer is not None:
             tokenizer.save(tmp/_TOKENIZER)
             config['tokenizer']['sha256'] = hashlib.sha256((tmp/_TOKENIZER).read_bytes()).hexdigest()
+        config['sha256'] = _config_digest(config)  # everything that defines the model: weights, tokenizer, config
         (tmp/_CONFIG).write_text(json.dumps(config, indent=1) + '\n')
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path)
@@ -90,10 +107,11 @@ def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower mode
 # %% ../nbs/08_pretrained.ipynb #6f7ef7f0
 def save_pretrained(source, # A `Learner` (e.g. from `vt_learner`) or a two-tower model with its `tokenizer`
                     path:str|Path, # Folder to write (`model.safetensors`, `config.json`, `tokenizer.json`)
+                    overwrite:bool=False, # Replace a folder that holds other files (`check_out_path`)
                    ) -> Path:
     "Save a pretrained two-tower model with its tokenizer (`save_model`): no pickle, and a SHA-256 of the weights checked on load."
     model = model_of(source)
-    return save_model(model, path, model.tokenizer)
+    return save_model(model, path, model.tokenizer, overwrite)
 
 # %% ../nbs/08_pretrained.ipynb #a39042cd
 def _is_pickle(f:Path) -> bool:
@@ -107,26 +125,43 @@ def load_model(path:str|Path, # A folder written by `save_model` / `save_pretrai
     f = Path(path)
     if f.is_file() and f.name in (_CONFIG, _WEIGHTS): f = f.parent
     if not (f/_CONFIG).is_file(): raise FileNotFoundError(f"{f} is not a vtlearn model folder: it has no {_CONFIG}")
+    if (n := (f/_CONFIG).stat().st_size) > _MAX_CONFIG: raise ValueError(f"{f/_CONFIG} is not a vtlearn model config: {n} bytes")
     try: config = json.loads((f/_CONFIG).read_text())
     except (UnicodeDecodeError, ValueError) as e: raise ValueError(f"{f/_CONFIG} is corrupted: not JSON ({e})") from e
     if not isinstance(config, dict) or config.get('format') != _FORMAT or not isinstance(config.get('weights_sha256'), str):
         raise ValueError(f"{f/_CONFIG} is not a vtlearn model config (format {_FORMAT!r} with weights_sha256)")
+    if config.get('sha256') != _config_digest(config):
+        raise ValueError(f"{f/_CONFIG} was changed after saving (or saved by vtlearn before 0.1 kept its SHA-256): its content "
+                         "does not match its sha256. Save the model again")
     if not (f/_WEIGHTS).is_file(): raise FileNotFoundError(f"{f/_WEIGHTS} not found: the model folder is incomplete")
-    try: sd = _st_load((f/_WEIGHTS).read_bytes())
+    with torch.device('meta'): probe = model_from_config(config['model'])  # no memory: the shapes the config asks for
+    try:
+        with safe_open(f/_WEIGHTS, 'pt') as st:
+            shapes = {k: tuple(st.get_slice(k).get_shape()) for k in st.keys()}
+            kinds = {k: st.get_slice(k).get_dtype()[0] for k in st.keys()}  # 'F'loat, 'BF'16, 'I'nt, 'U'int, 'B'ool
     except Exception as e: raise ValueError(f"{f/_WEIGHTS} is corrupted: not a readable safetensors file ({e})") from e
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if shapes != want:
+        bad = sorted(k for k in set(want) | set(shapes) if want.get(k) != shapes.get(k))
+        raise ValueError(f"{f/_WEIGHTS} does not fit the model of {_CONFIG}: {len(bad)} tensors differ, e.g. {bad[:3]}")
+    if bad := [k for k, v in probe.state_dict().items() if v.is_floating_point() != (kinds[k] in 'FB') or (kinds[k] == 'B') != (v.dtype == torch.bool)]:
+        raise ValueError(f"{f/_WEIGHTS} holds {len(bad)} tensors of another kind than the model's (e.g. integers for floats: {bad[:3]}): "
+                         "a quantised or damaged file")
+    if (t := config.get('tokenizer')) is not None:  # checked before the weights are read
+        tf = f/_TOKENIZER
+        if not tf.is_file(): raise FileNotFoundError(f"{tf} not found: the model folder is incomplete")
+        if (n := tf.stat().st_size) > _MAX_TOKENIZER: raise ValueError(f"{tf} is not a caption tokenizer: {n} bytes")
+        if not (isinstance(t.get('max_tokens'), int) and 1 <= t['max_tokens'] <= _MAX_TOKENS):
+            raise ValueError(f"{f/_CONFIG}: tokenizer max_tokens must be an integer in [1, {_MAX_TOKENS}], got {t.get('max_tokens')!r}")
+        if hashlib.sha256(tf.read_bytes()).hexdigest() != t.get('sha256'):
+            raise ValueError(f"{tf} is corrupted: its SHA-256 does not match the one in {_CONFIG}")
+    sd = _st_load((f/_WEIGHTS).read_bytes())
     if _digest(sd) != config['weights_sha256']:
         raise ValueError(f"{f/_WEIGHTS} is corrupted: the SHA-256 of its tensor data does not match the one in {_CONFIG} "
                          "(a changed or damaged file); save the model again")
     model = model_from_config(config['model'])
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{f/_WEIGHTS} does not fit the model of {_CONFIG}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
-    if (t := config.get('tokenizer')) is not None:
-        tf = f/_TOKENIZER
-        if not tf.is_file(): raise FileNotFoundError(f"{tf} not found: the model folder is incomplete")
-        if hashlib.sha256(tf.read_bytes()).hexdigest() != t.get('sha256'):
-            raise ValueError(f"{tf} is corrupted: its SHA-256 does not match the one in {_CONFIG}")
-        model.tokenizer = CaptionTokenizer.load(tf, t['max_tokens'], t['drop_unknown'])
+    model.load_state_dict(sd)
+    if t is not None: model.tokenizer = CaptionTokenizer.load(f/_TOKENIZER, t['max_tokens'], t['drop_unknown'])
     for k, v in (config.get('attrs') or {}).items(): setattr(model, k, v)
     return model.eval()
 
