@@ -47,7 +47,7 @@ def _pretrain(a, console):
                          checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'), resume=a.resume, shard_root=a.shards,
                          video_arch=a.video_arch, **grid)  # video_arch: for videos only
     _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
-    if _rank0(): console.print(f'saved {save_pretrained(learn, a.out)}')
+    if _rank0(): console.print(f'saved {save_pretrained(learn, a.out, a.overwrite)}')
 
 def _eval(a, console):
     from vtlearn.evaluate import evaluate_dataset
@@ -66,7 +66,7 @@ def _finetune(a, console):
     from vtlearn.finetune import finetune_dataset
     with rich_progress(console) as prog:
         _, res = finetune_dataset(_pretrained(a), a.task, a.format, a.csv, a.videos, a.features, a.valid_csv, a.split, a.linear_probe,
-                                  a.epochs, a.lr, a.bs, a.out, prog, **_decoding(a))
+                                  a.epochs, a.lr, a.bs, a.out, prog, a.overwrite, **_decoding(a))
     _table('action recognition (test split)' if a.task == 'action' else 'retrieval (validation clips)', res, console)
     if _rank0(): console.print(f'saved {a.out}')
 
@@ -79,7 +79,7 @@ def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
     from rich.console import Console
     from vtlearn.pretrained import check_out_path
     console = console or Console(quiet=not _rank0())
-    if a.cmd in ('pretrain', 'finetune'): check_out_path(a.out)  # now, not after training
+    if a.cmd in ('pretrain', 'finetune'): check_out_path(a.out, a.overwrite)  # now, not after training
     if a.cmd == 'check':
         from vtlearn.check import check_kernels
         sys.exit(0 if check_kernels(quick=a.quick, console=console) else 1)

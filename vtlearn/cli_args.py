@@ -98,6 +98,7 @@ def _pretrain_args(sub):
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     t.add_argument('--checkpoints', type=Path, help='folder of the per-epoch checkpoint (default: <out>.checkpoints)')
     t.add_argument('--resume', action='store_true', help='continue from the last epoch checkpoint')
+    t.add_argument('--overwrite', action='store_true', help='save over an --out folder that holds other files (they are deleted)')
 
 # %% ../nbs/10_cli_args.ipynb #ef8debcb
 def _task_args(sub):
@@ -122,6 +123,7 @@ def _task_args(sub):
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
             e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=float, default=1e-3)
             e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
+            e.add_argument('--overwrite', action='store_true', help='save over an --out folder that holds other files (they are deleted)')
 
 # %% ../nbs/10_cli_args.ipynb #b7965cd3
 def _tool_args(sub):

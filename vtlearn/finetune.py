@@ -154,6 +154,7 @@ def finetune_dataset(pretrained, # The pretrained model, or anything `load_pretr
                      bs:int=16, # Batch size per process
                      out:str|Path|None=None, # Save the fine-tuned model there (rank 0)
                      progress=None, # A rich progress to show the epochs on
+                     overwrite:bool=False, # Save over a folder that holds other files (`check_out_path`)
                      **kwargs, # Video decoding (`n_frames`, `fps`, `decode_size`, `crop`)
                     ) -> tuple: # `(learner, validation results)`
     "Fine-tune a pretrained model on a dataset given by its format, report its validation results and save it."
@@ -171,6 +172,6 @@ def finetune_dataset(pretrained, # The pretrained model, or anything `load_pretr
     with learn.no_bar(): res = dict(zip(learn.recorder.metric_names[3:-1], learn.validate()[1:]))
     if task == 'action': res['accuracy'] *= 100  # in %, as the evaluations
     if out is not None and not rank_distrib():
-        if task == 'action': save_model(learn.model, out, vocab=list(learn.dls.vocab))
-        else: save_pretrained(learn, out)
+        if task == 'action': save_model(learn.model, out, overwrite=overwrite, vocab=list(learn.dls.vocab))
+        else: save_pretrained(learn, out, overwrite)
     return learn, res
