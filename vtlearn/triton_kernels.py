@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_triton.ipynb #dceeea60
 from __future__ import annotations
-import functools, importlib.util, os
+import functools, importlib.util, math, os
 from pathlib import Path
 import torch
 import triton
@@ -218,6 +218,10 @@ def _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad_out=N
     if bwd and (grad_out.device != cost.device or grad_out.numel() != P):
         raise RuntimeError("grad_out must have one entry per pair, on the device of cost")
     if value.numel() == 0 or cost.numel() == 0: return (value, grad) if bwd else value
+    # Lengths outside [1, N] would send the kernel past a pair's block: it runs on clamped ones, and those pairs come out
+    # NaN (device-side, no host sync), never a plausible number
+    ok = ((vlen >= 1) & (vlen <= N))[:, None] & ((tlen >= 1) & (tlen <= M))[None] if pairwise else (vlen >= 1) & (vlen <= N) & (tlen >= 1) & (tlen <= M)
+    vlen, tlen = vlen.clamp(1, N), tlen.clamp(1, M)
     interp = cost.device.type == 'cpu'
     if not interp and cost.device.type != 'cuda': raise RuntimeError(f"the Triton kernels take CUDA tensors (or CPU ones, interpreted), got {cost.device}")
     dt = cost.dtype
@@ -251,6 +255,8 @@ def _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad_out=N
         with np.errstate(all='ignore'): kernel[(progs,)](*args, PLAIN=plain, BWD=bwd, PAIRS=PAIRS, BLOCK=BLOCK)  # inf - inf in masked lanes
     else:
         with torch.cuda.device(cost.device): kernel[(progs,)](*args, PLAIN=plain, BWD=bwd, PAIRS=PAIRS, BLOCK=BLOCK, num_warps=num_warps)
+    value = value.masked_fill(~ok.view(value.shape), math.nan)
+    if bwd: grad = grad.masked_fill(~(ok.view(Bv, 1, Bt, 1) if pairwise else ok.view(Bv, 1, 1)), math.nan)
     return (value, grad) if bwd else value
 
 # %% ../nbs/00a_triton.ipynb #e160ad89

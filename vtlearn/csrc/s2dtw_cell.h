@@ -181,9 +181,12 @@ VT_HD void run_team(const TeamJob<T>& job, const Team& tm, T* w, int64_t first, 
   constexpr int TS = Team::size;
   for (int64_t pair = first; pair < job.P; pair += step) {
     PairDP<T> d = job.ix.template dp<T>(job.cost, pair, job.plain, job.g, job.sg, job.tau);
-    // Lengths outside [1, N] would overrun the workspace: clamp them (the Python side validates lengths).
+    // Lengths outside [1, N] would overrun the workspace: the DP runs clamped, and the pair's value and gradient are
+    // NaN, so a bad length never becomes a plausible number (checked in the kernel: no host sync on the GPU).
+    const bool bad = d.n < 1 || d.n > job.N || d.m < 1 || d.m > job.M;
     d.n = d.n < 1 ? 1 : (d.n > job.N ? job.N : d.n);
     d.m = d.m < 1 ? 1 : (d.m > job.M ? job.M : d.m);
+    const T nan = (T)NAN;
     d.cs = w; d.R = w + job.cs_elems;
     if constexpr (BWD) { d.E = d.R + job.grid; d.L = d.E + job.grid; d.Ls = job.plain ? nullptr : d.L + job.grid; }
     const int rows = d.rows(), cols = d.cols(), last = rows + cols - 2;
@@ -197,7 +200,7 @@ VT_HD void run_team(const TeamJob<T>& job, const Team& tm, T* w, int64_t first, 
       for (int p = lo + tm.lane; p <= hi; p += TS) d.fwd_cell(p, s - p);
       tm.sync();
     }
-    if (tm.lane == 0 && (!BWD || job.out)) job.out[pair] = d.r(rows - 1, cols - 1);
+    if (tm.lane == 0 && (!BWD || job.out)) job.out[pair] = bad ? nan : d.r(rows - 1, cols - 1);
     if constexpr (BWD) {
       for (int s = last; s >= 0; --s) {
         const int lo = s < cols ? 0 : s - cols + 1, hi = s < rows ? s : rows - 1;
@@ -209,7 +212,7 @@ VT_HD void run_team(const TeamJob<T>& job, const Team& tm, T* w, int64_t first, 
       for (int k = tm.lane; k < job.N * job.M; k += TS) {  // the whole N x M block: zeros on padding
         const int i = k / job.M, j = k % job.M;
         gp[i * job.gx.sI + j * job.gx.sJ] =
-            (i < d.n && j < d.m) ? go * (job.alignment ? d.align(i, j) : d.dcost(i, j)) : (T)0;
+            bad ? nan : (i < d.n && j < d.m) ? go * (job.alignment ? d.align(i, j) : d.dcost(i, j)) : (T)0;
       }
     }
   }

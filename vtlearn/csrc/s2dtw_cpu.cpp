@@ -20,6 +20,15 @@ using vt::PairIndex;
 void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
   vt::check_common(cost, vlen, tlen, pairwise);
   TORCH_CHECK(cost.is_cpu(), "cost must be a CPU tensor");
+  // The lengths index the cost blocks and size the DP: every entry point checks them here, on the host (CPU tensors:
+  // no sync), whatever the caller did (torch.compile skips the Python checks).
+  auto in_range = [](const at::Tensor& len, int64_t max, const char* name) {
+    const int64_t* l = len.data_ptr<int64_t>();
+    for (int64_t i = 0; i < len.numel(); ++i)
+      TORCH_CHECK(l[i] >= 1 && l[i] <= max, name, " must lie in [1, ", max, "], got ", l[i], " at index ", i);
+  };
+  in_range(vlen, cost.size(1), "video_lengths");
+  in_range(tlen, cost.size(pairwise ? 3 : 2), "text_lengths");
 }
 using vt::make_index;
 
