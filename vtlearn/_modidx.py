@@ -631,6 +631,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'vtlearn.pretrain.RichProgress.before_fit': ( 'pretrain.html#richprogress.before_fit',
                                                                                 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain._py': ('pretrain.html#_py', 'vtlearn/pretrain.py'),
+                                  'vtlearn.pretrain._state_digest': ('pretrain.html#_state_digest', 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.data_parallel': ('pretrain.html#data_parallel', 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.fit_quietly': ('pretrain.html#fit_quietly', 'vtlearn/pretrain.py'),
                                   'vtlearn.pretrain.init_distributed': ('pretrain.html#init_distributed', 'vtlearn/pretrain.py'),
