@@ -209,14 +209,15 @@ def ablation_table(rows:list, # From `ablate`
 # %% ../nbs/09_experiments.ipynb #a1f2b652
 def ablation_plot(rows:list, # From `ablate` (or its `runs.json`)
                   path:str|Path|None=None, # Also save the figure there
+                  metrics:tuple=('YouCook2 t2v R@1', 'CrossTask recall'), # A row of panels each
                  ):
-    "YouCook2 R@1 and CrossTask recall per loss (mean ± std over seeds), a panel per noise level."
+    "`metrics` per loss (mean ± std over seeds), a panel per noise level; runs without a metric (MIL-NCE's alignment) are left out."
     import matplotlib.pyplot as plt
     noise = list(dict.fromkeys(r['noise'] for r in rows)); keys = list(dict.fromkeys((r['loss'], r['tda']) for r in rows))
-    fig, axs = plt.subplots(2, len(noise), figsize=(4 * len(noise), 6), squeeze=False)
-    for i, m in enumerate(('YouCook2 t2v R@1', 'CrossTask recall')):
+    fig, axs = plt.subplots(len(metrics), len(noise), figsize=(4 * len(noise), 3 * len(metrics)), squeeze=False)
+    for i, m in enumerate(metrics):
         for j, n in enumerate(noise):
-            vals = [[r[m] for r in rows if r['noise'] == n and (r['loss'], r['tda']) == k] for k in keys]
+            vals = [[r[m] for r in rows if r['noise'] == n and (r['loss'], r['tda']) == k and not math.isnan(r.get(m, math.nan))] for k in keys]
             ax = axs[i, j]
             ax.bar(range(len(keys)), [statistics.mean(v) if v else 0 for v in vals],
                    yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in vals], color=['C1' if t else 'C0' for _, t in keys])
