@@ -193,8 +193,9 @@ class LoadFeatures(Transform):
                  issues:LoadIssues|None=None, # Where failures are counted
                  grid:int|None=None, # Clips on a regular grid over the window's span instead of one per caption (`clip_spans`)
                  grid_span:str='window', # The grid covers the window's span or the whole 'video'
+                 width:int|None=None, # Features per row every file must have (a file of another width is skipped: it could not be batched)
                 ):
-        store_attr('n_segments,feature_fps,grid,grid_span'); self.issues = issues or LoadIssues()
+        store_attr('n_segments,feature_fps,grid,grid_span,width'); self.issues = issues or LoadIssues()
 
     def encodes(self, x:FeaturesRef) -> FeatureSeq:
         path = x.item.path
@@ -202,6 +203,7 @@ class LoadFeatures(Transform):
             f = np.load(path, mmap_mode='r')
             if f.ndim != 2 or len(f) == 0: raise ValueError(f"features must be a non-empty (time, F) array, got shape {f.shape}")
             if f.dtype.kind not in 'biuf': raise ValueError(f"features must be real numbers, got {f.dtype}")
+            if self.width is not None and f.shape[1] != self.width: raise ValueError(f"{f.shape[1]} features per row, where the dataset's have {self.width}")
             n, rows = len(f), []
             for s in clip_spans(x.segments, self.grid, n / self.feature_fps, self.grid_span):  # rows [floor(start*fps), ceil(end*fps)), at least one, clamped to the file
                 # as `decode_clip` for videos: a segment partly outside is clamped, one entirely outside is unusable
@@ -279,9 +281,10 @@ def FeatureSeqBlock(n_segments:int=8, # Segments per sample (N)
                     issues:LoadIssues|None=None, # Where skipped files are counted
                     grid:int|None=None, # This many clips on a regular grid over the window's span instead of one per caption
                     grid_span:str='window', # The grid covers the window's span or the whole 'video'
+                    width:int|None=None, # Features per row of every file (`LoadFeatures`)
                    ) -> TransformBlock:
     "A `TransformBlock` loading, for each sample, one pooled feature vector per segment of its window (or `grid` over its span)."
-    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid, grid_span)])
+    return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid, grid_span, width)])
 
 def CaptionSeqBlock(tokenizer:CaptionTokenizer, # Tokenizer of the captions
                     n_segments:int=8, # Segments per sample (N)
@@ -325,6 +328,13 @@ class VideoTextDL(TfmdDL):
         raise ValueError("no sample of this dataset could be loaded")
 
 # %% ../../nbs/03c_data.core.ipynb #eed59185
+def _width(items):
+    "The features per row of the first feature file that opens: the width every sample of the DataLoaders must have."
+    for it in items:
+        try: f = np.load(it.path, mmap_mode='r')
+        except (OSError, ValueError, EOFError): continue
+        if f.ndim == 2: return f.shape[1]
+
 class VideoTextDataLoaders(DataLoaders):
     "`DataLoaders` of (clips or features, captions, lengths) samples of N consecutive narration segments."
     @classmethod
@@ -357,7 +367,7 @@ class VideoTextDataLoaders(DataLoaders):
             tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in splits[0] for s in items[i].segments]), max_tokens)
         if clip_grid is not None and (isinstance(clip_grid, bool) or not isinstance(clip_grid, int) or clip_grid < 1):
             raise ValueError(f"clip_grid must be None or a number of clips >= 1, got {clip_grid!r}")
-        xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid, grid_span) if features else
+        xb = (FeatureSeqBlock(n_segments, feature_fps, issues, clip_grid, grid_span, _width(items)) if features else
               ClipSeqBlock(n_segments, n_frames, fps, decode_size, crop, augment, issues, clip_grid, grid_span))
         dblock = DataBlock(blocks=(xb, CaptionSeqBlock(tokenizer, n_segments), LengthsBlock(n_segments, clip_grid)), n_inp=3,
                            splitter=lambda _: splits, dl_type=VideoTextDL)

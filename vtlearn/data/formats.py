@@ -138,6 +138,10 @@ def clean_caption(x, # A caption as read: a string, None, NaN (an empty CSV cell
         if report is not None: report.add('bad_text', key, f"a {type(x).__name__}, not a string: {str(x)[:40]}")
         return None
     x = x.strip()
+    try: x.encode('utf-8')
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" is valid JSON): no tokenizer can encode it
+        if report is not None: report.add('bad_text', key, 'not valid Unicode (a lone surrogate)')
+        return None
     if len(x) > MAX_CAPTION_CHARS:
         if report is not None: report.add('long_text', key, f"{len(x)} characters")
         x = x[:MAX_CAPTION_CHARS].rstrip()

@@ -24,6 +24,13 @@ def _texts(texts, name='texts'):
         if not isinstance(t, str): raise TypeError(f"{name}[{i}] is a {type(t).__name__}, not a string: {t!r}")
         yield t
 
+_MAX_TRAIN_CHARS = 1000  # characters of a caption a tokenizer learns from (the readers cut captions there too)
+
+def _valid_text(t:str) -> bool:
+    "Whether `t` is valid Unicode (no lone surrogate, which JSON allows and no encoder takes)."
+    try: t.encode('utf-8'); return True
+    except UnicodeEncodeError: return False
+
 def train_tokenizer(texts, # Iterable of caption strings (a list, a pandas Series, a generator...)
                     vocab_size:int=8000, # Largest vocabulary: the 2 special tokens, the 256 bytes, then the merges
                     min_frequency:int=2, # Fewest occurrences of a pair of tokens for it to be merged
@@ -44,6 +51,8 @@ def train_tokenizer(texts, # Iterable of caption strings (a list, a pandas Serie
     def _count(ts):
         nonlocal n
         for t in ts:
+            t = t[:_MAX_TRAIN_CHARS]  # BPE learns superlinearly in a word's length: one 200,000-character caption took 14 s
+            if not _valid_text(t): continue  # a lone surrogate cannot be encoded
             n += bool(t.strip())
             yield t
     tok.train_from_iterator(_count(_texts(texts)), trainer)
@@ -60,7 +69,9 @@ def load_tokenizer(path:str|Path, # A `tokenizer.json` file, or a folder holding
     if p.is_dir(): p = p/'tokenizer.json'
     if not p.is_file(): raise FileNotFoundError(f"tokenizer file not found: {p}")
     try: return Tokenizer.from_file(str(p))
-    except Exception as e: raise ValueError(f"{p} is not a tokenizers JSON file (a tokenizer.json): {e}") from e
+    except (KeyboardInterrupt, SystemExit): raise
+    except BaseException as e:  # a Rust panic (pyo3's PanicException) is not an Exception
+        raise ValueError(f"{p} is not a tokenizers JSON file (a tokenizer.json): {type(e).__name__}: {str(e)[:200]}") from None
 
 # %% ../../nbs/03a_data.text.ipynb #b866dae8
 class _WordsUnpickler(pickle.Unpickler):
@@ -170,7 +181,13 @@ class CaptionTokenizer:
 
     def __call__(self, texts) -> tuple[Tensor, Tensor]:
         "`(ids, lengths)` of a list of captions; an empty caption (or one of unknown words only) gives a row of length 0."
-        rows = [self._ids(self._encode(t)) for t in _texts(texts)]  # one by one: no thread pool (see below)
+        texts = list(_texts(texts))
+        bad = [i for i, t in enumerate(texts) if not _valid_text(t)]
+        if bad: raise ValueError(f"the tokenizer cannot encode these captions: caption {bad[0]} is not valid Unicode (a lone surrogate)")
+        try: rows = [self._ids(self._encode(t)) for t in texts]  # one by one: no thread pool (see below)
+        except (KeyboardInterrupt, SystemExit): raise
+        except BaseException as e:  # a panic in the tokenizer's Rust code (not an Exception): a data error, not a crash
+            raise ValueError(f"the tokenizer cannot encode these captions ({type(e).__name__}: {str(e)[:120]})") from None
         ids = np.zeros((len(rows), self.max_tokens), dtype=np.int64)
         for i, r in enumerate(rows): ids[i, :len(r)] = r
         return torch.from_numpy(ids), torch.tensor([len(r) for r in rows], dtype=torch.long)
