@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_check.ipynb #9aabd85b
 from __future__ import annotations
-import time
+import os, time
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -108,6 +108,11 @@ def bench_loss(B:list=(16, 64, 256), # Batch sizes (B x B pairs)
               ) -> list: # Rows `(B, N, ms)`
     "Time the contrastive S2DTW forward + backward (`time_loss`) for every `B` and `N`, and print a table."
     console, device = console or Console(), device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    # the costs (B, N, B, N) and their gradient, float32: refuse before allocating what the machine does not have
+    need = max(2 * 4 * b * b * n * n for b in B for n in N)
+    free = torch.cuda.mem_get_info()[0] if device == 'cuda' else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES')
+    if need > free: raise ValueError(f"B={max(B)}, N={max(N)} needs about {need / 2**30:.1f} GiB for the costs alone, and {device} has "
+                                     f"{free / 2**30:.1f} GiB free: use smaller B or N")
     tab = Table(title=f'Contrastive S2DTW forward + backward, float32, D = {D}, {device}')
     for col in ('B', 'N = M', 'pairs', 'ms'): tab.add_column(col, justify='right')
     rows = [(b, n, time_loss(b, n, D, device)) for b in B for n in N]

@@ -55,6 +55,13 @@ def noise_spec(v:str, # A noise level name, or 'k=v,k=v' narration noise (shift,
     if '=' not in v: raise argparse.ArgumentTypeError(f"noise must be one of {', '.join(NOISE_NAMES)} or key=value pairs, got {v!r}")
     return key_values(v)
 
+def _rate(v:str) -> float:
+    "A learning rate: a finite number > 0, or argparse's usage error."
+    try: x = float(v)
+    except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a number") from None
+    if not 0 < x < float('inf'): raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {v}")
+    return x
+
 def _positive(v:str) -> int:
     "An integer >= 1 (batch sizes, epochs), or argparse's usage error."
     try: n = int(v)
@@ -92,7 +99,7 @@ def _pretrain_args(sub):
     t.add_argument('--clip-grid', type=_positive, metavar='N', help='N clips on a regular grid instead of one per caption')
     t.add_argument('--grid-span', default='window', choices=['window', 'video'], help="what the clip grid covers: the window's captions, or the whole video")
     t.add_argument('--tda', action='store_true')
-    t.add_argument('--epochs', type=_positive, default=30); t.add_argument('--lr', type=float, default=3e-3)
+    t.add_argument('--epochs', type=_positive, default=30); t.add_argument('--lr', type=_rate, default=3e-3)
     t.add_argument('--bs', type=_positive, default=16); t.add_argument('--seed', type=int, default=0)
     t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
@@ -121,7 +128,7 @@ def _task_args(sub):
         else:
             e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
-            e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=float, default=1e-3)
+            e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=_rate, default=1e-3)
             e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
             e.add_argument('--overwrite', action='store_true', help='save over an --out folder that holds other files (they are deleted)')
 

@@ -48,7 +48,12 @@ def _key(video_id):
 def _scan_tar(path:Path) -> dict:
     "The samples of a tar in member order: `keys` and, per key, `{ext: [offset, size]}` of its members (headers only are read)."
     keys, members = [], {}
-    try: tf = tarfile.open(path)
+    try:
+        with open(path, 'rb') as fh: magic = fh.read(6)
+    except OSError as e: return dict(keys=[], members=[], error=str(e))
+    for sig, kind in ((b'\x1f\x8b', 'gzip'), (b'BZh', 'bzip2'), (b'\xfd7zXZ', 'xz'), (b'\x28\xb5\x2f\xfd', 'zstd')):
+        if magic.startswith(sig): return dict(keys=[], members=[], error=f"a {kind}-compressed tar: members are read in place, so shards must be plain .tar (decompress it)")
+    try: tf = tarfile.open(path, 'r:')
     except (tarfile.TarError, OSError, EOFError) as e: return dict(keys=[], members=[], error=str(e))
     err = None
     with tf:
@@ -107,7 +112,7 @@ def read_shard_index(root:str|Path, # Folder of `.tar` shards (ours, with `index
         for s in shards:
             if 'error' in s: report.add('bad_shard', s['name'], s['error'], action='rest of the shard skipped')
     out = [(root/s['name'], k, m) for s in shards for k, m in zip(s['keys'], s['members'])]
-    if not out: raise ValueError(f"no sample found in the shards of {root}")
+    if not out: raise ValueError(f"no sample found in the shards of {root}" + next((f": {s['name']} is {s['error']}" for s in shards if s.get('error')), ''))
     return out
 
 # %% ../../nbs/03d_data.shards.ipynb #adf10b3b
