@@ -20,7 +20,7 @@ from fastai.data.transforms import RandomSplitter
 from fastai.callback.core import Callback
 from fastai.vision.augment import RandTransform
 from plum import dispatch
-from .video import decode_clip, video_info, VideoError, ClipAugment, VIDEO_EXTS
+from .video import decode_clip, video_info, VideoError, ClipAugment, VIDEO_EXTS, FileSpan
 from .text import CaptionTokenizer, train_tokenizer
 from .formats import VideoItem, Segment, DataReport, read_howto100m
 
@@ -185,6 +185,19 @@ class DecodeClips(Transform):
         return ClipSeq(_pad(clips, self.grid or self.n_segments, (self.n_frames, 3, *self.size), torch.uint8))
 
 # %% ../../nbs/03c_data.core.ipynb #23872a1c
+def _features(path):
+    "A `.npy` file, or a `FileSpan` of one (a shard member), memory-mapped: nothing is read until used."
+    if not isinstance(path, FileSpan): return np.load(path, mmap_mode='r')
+    with open(path.path, 'rb') as fh:
+        fh.seek(path.offset)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(fh))
+        if read_header is None: raise ValueError("an unsupported .npy version")
+        shape, fortran, dtype = read_header(fh)
+        start = fh.tell()
+    if dtype.hasobject: raise ValueError("an object array, not features")
+    if start - path.offset + math.prod(shape) * dtype.itemsize > path.size: raise ValueError("the .npy member is truncated")
+    return np.memmap(path.path, dtype, 'r', offset=start, shape=tuple(shape), order='F' if fortran else 'C')
+
 class LoadFeatures(Transform):
     "Average the pre-extracted features inside each segment of the window into a padded `FeatureSeq`."
     order = -5
@@ -200,7 +213,7 @@ class LoadFeatures(Transform):
     def encodes(self, x:FeaturesRef) -> FeatureSeq:
         path = x.item.path
         try:
-            f = np.load(path, mmap_mode='r')
+            f = _features(path)
             if f.ndim != 2 or len(f) == 0: raise ValueError(f"features must be a non-empty (time, F) array, got shape {f.shape}")
             if f.dtype.kind not in 'biuf': raise ValueError(f"features must be real numbers, got {f.dtype}")
             if self.width is not None and f.shape[1] != self.width: raise ValueError(f"{f.shape[1]} features per row, where the dataset's have {self.width}")

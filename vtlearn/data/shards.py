@@ -17,7 +17,7 @@ from .formats import VideoItem, Segment, DataReport, read_howto100m, caption_seg
 from .core import (LoadIssues, VideoTextDataLoaders, feature_items, MakeRef, ClipsRef, FeaturesRef, CaptionsRef,
                                LengthsRef, ClipSeqBlock, FeatureSeqBlock, CaptionSeqBlock, LengthsBlock)
 from .text import CaptionTokenizer, train_tokenizer
-from .video import VIDEO_EXTS
+from .video import VIDEO_EXTS, FileSpan
 
 # %% auto #0
 __all__ = ['read_shard_index', 'write_shards', 'sample_item', 'ShardIssues', 'ShardSplit', 'ShardDL']
@@ -205,17 +205,23 @@ class ShardIssues(LoadIssues):
     kinds = LoadIssues.kinds + ('bad_sample', 'bad_shard')
 
 # %% ../../nbs/03d_data.shards.ipynb #bf64e532
+_MAX_JSON = 16 << 20  # bytes of a sample's JSON member read at most
+
 def _read(f, span, name:str|None=None):
     "The bytes of the member at `span`; with `name`, first check that the tar header before it is that member's (an index can lie)."
+    _check_header(f, span, name)
+    f.seek(span[0]); b = f.read(span[1])
+    if len(b) != span[1]: raise EOFError(f"member truncated: {len(b)} of {span[1]} bytes")
+    return b
+
+def _check_header(f, span, name:str|None):
+    "Check that the tar header before the member at `span` is `name`'s and of its size."
     if name is not None and span[0] >= 512:
         f.seek(span[0] - 512)
         try: ti = tarfile.TarInfo.frombuf(f.read(512), 'utf-8', 'surrogateescape')
         except tarfile.TarError as e: raise ValueError(f"no tar header before {name}: {e}") from None
         if ti.size != span[1] or (len(name) < 100 and ti.name.rsplit('/', 1)[-1] != name.rsplit('/', 1)[-1]):
             raise ValueError(f"the index says {name} ({span[1]} bytes) but the tar holds {ti.name} ({ti.size} bytes) there")
-    f.seek(span[0]); b = f.read(span[1])
-    if len(b) != span[1]: raise EOFError(f"member truncated: {len(b)} of {span[1]} bytes")
-    return b
 
 # %% ../../nbs/03d_data.shards.ipynb #98be098b
 @dataclass
@@ -230,13 +236,16 @@ class ShardSplit:
     def __getitem__(self, i): return self.samples[i]
 
     def _raw(self, f, i):
-        "`(key, meta, media ext, media bytes)` of sample `i`, or None (counted) if a member is missing or unreadable."
+        "`(key, meta, media ext, media FileSpan)` of sample `i`, or None (counted) if a member is missing or unreadable."
         path, key, m = self.samples[i]
         ext = next((e for e in self.media if e in m), None)
         try:
             if 'json' not in m or ext is None: raise ValueError(f"missing member: has {', '.join(sorted(m)) or 'none'}, needs json and one of {', '.join(self.media)}")
+            if m['json'][1] > _MAX_JSON: raise ValueError(f"the JSON member has {m['json'][1]} bytes (at most {_MAX_JSON})")
             meta = json.loads(_read(f, m['json'], f'{key}.json'))
-            return key, meta, ext, _read(f, m[ext], f'{key}.{ext}')
+            _check_header(f, m[ext], f'{key}.{ext}')
+            if m[ext][0] + m[ext][1] > os.fstat(f.fileno()).st_size: raise EOFError(f"member truncated: {key}.{ext} ends past the file")
+            return key, meta, ext, FileSpan(path, *m[ext])  # decoded in place: no copy in memory or in a temporary file
         except (ValueError, UnicodeDecodeError, OSError, EOFError) as e:
             self.issues.add('bad_sample', f"{path.name}:{key}", str(e)); return None
 
@@ -265,19 +274,9 @@ class ShardSplit:
         yield from buf; yield from again
 
 # %% ../../nbs/03d_data.shards.ipynb #8c8d6729
-_TMP = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
-
-def _clean_stale_tmp():
-    "Remove the temporary folders of shard readers that died (killed: no cleanup ran); only vtlearn's, by their process id."
-    for d in Path(_TMP or tempfile.gettempdir()).glob('vtlearn-*-*'):
-        pid = d.name.split('-')[1]
-        if not pid.isdigit() or not d.is_dir() or Path(f'/proc/{pid}').exists(): continue
-        shutil.rmtree(d, ignore_errors=True)
-
 class ShardDL(TfmdDL):
     "A `TfmdDL` streaming a `ShardSplit`: fastai's sampler picks the positions (shuffle, workers, `DistributedDL`'s ranks), the shards are read in order."
     def create_batches(self, samps):
-        _clean_stale_tmp()
         rng = random.Random(self.rng.random()) if self.shuffle else None
         res = filter(lambda o: o is not None, map(self.do_item, self.dataset.read(list(samps), rng)))
         yield from map(self.do_batch, self.chunkify(res))
@@ -287,14 +286,12 @@ class ShardDL(TfmdDL):
             for r in self.dataset.read(range(len(self.dataset))):
                 if (it := self.do_item(r)) is not None: return it
             raise ValueError("no sample of these shards could be loaded")
-        key, meta, ext, data = raw
+        key, meta, ext, span = raw
         item = sample_item(meta, key, self.dataset.issues.report)
         if item is None: self.dataset.issues.add('bad_sample', key, 'no usable caption'); return None
-        with tempfile.TemporaryDirectory(prefix=f'vtlearn-{os.getpid()}-', dir=_TMP) as d:  # the decoders read files
-            (p := Path(d)/f'sample.{ext}').write_bytes(data)  # never a name the shard chose: `ext` is one of `media`
-            item.path = p
-            try: return self.after_item(tuple(R(item) for R in (self._ref, CaptionsRef, LengthsRef)))
-            except SkipItemException: return None
+        item.path = span  # the decoders read the member where it lies in the shard
+        try: return self.after_item(tuple(R(item) for R in (self._ref, CaptionsRef, LengthsRef)))
+        except SkipItemException: return None
 
     @property
     def _ref(self): return FeaturesRef if self.dataset.media == ('npy',) else ClipsRef
@@ -306,6 +303,7 @@ def _shard_captions(samples:list, positions) -> list:
     for i in sorted(set(positions)):
         path, key, m = samples[i]
         try:
+            if m['json'][1] > _MAX_JSON: continue
             with open(path, 'rb') as f: meta = json.loads(_read(f, m['json']))
         except (KeyError, ValueError, UnicodeDecodeError, OSError, EOFError): continue
         if (it := sample_item(meta, key, report)) is not None: texts[i] = [s.text for s in it.segments]

@@ -4,7 +4,8 @@
 
 # %% ../../nbs/03_data.video.ipynb #2d2efae9
 from __future__ import annotations
-import math, numbers, random, time
+import io, math, numbers, random, time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 import numpy as np
@@ -16,7 +17,8 @@ import torchvision.transforms.v2.functional as TF
 from fastcore.basics import store_attr
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'find_video', 'VideoError', 'write_video', 'video_info', 'clip_times', 'decode_clip', 'ClipAugment']
+__all__ = ['VIDEO_EXTS', 'find_video', 'VideoError', 'FileSpan', 'write_video', 'video_info', 'clip_times', 'decode_clip',
+           'ClipAugment']
 
 # %% ../../nbs/03_data.video.ipynb #3fdc027c
 from fastai.vision.augment import RandTransform
@@ -40,13 +42,45 @@ def find_video(root:str|Path, # Folder holding the videos
 class VideoError(Exception):
     "A video that cannot be used: missing, empty, not a video, truncated or corrupt, or a segment outside of it."
 
+@dataclass(frozen=True)
+class FileSpan:
+    "Bytes `offset` to `offset + size` of the file `path` (a tar member), read in place: no copy in memory or on disk."
+    path: Path
+    offset: int
+    size: int
+    def __str__(self): return f'{self.path}[{self.offset}:{self.offset + self.size}]'
+    def open(self) -> io.BufferedReader: # A seekable binary file of just these bytes
+        "The span as a read-only binary file object."
+        return io.BufferedReader(_SpanReader(self))
+
+class _SpanReader(io.RawIOBase):
+    "A read-only, seekable view of a `FileSpan`: reads never leave the span."
+    def __init__(self, span): super().__init__(); self.span, self.pos, self.f = span, 0, open(span.path, 'rb')
+    def readable(self): return True
+    def seekable(self): return True
+    def tell(self): return self.pos
+    def seek(self, off, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.span.size}[whence]
+        self.pos = max(0, min(self.span.size, base + off)); return self.pos
+    def readinto(self, b):
+        n = min(len(b), self.span.size - self.pos)
+        if n <= 0: return 0
+        self.f.seek(self.span.offset + self.pos); got = self.f.readinto(memoryview(b)[:n]) or 0
+        self.pos += got; return got
+    def close(self): self.f.close(); super().close()
+
 def _open(path):
-    "Open `path` for reading: (container, its first video stream), or `VideoError`."
-    path = Path(path)
-    if not path.exists(): raise VideoError(f"{path}: no such file")
-    if not path.is_file(): raise VideoError(f"{path}: not a file")
-    if path.stat().st_size == 0: raise VideoError(f"{path}: empty file (0 bytes)")
-    try: c = av.open(str(path))
+    "Open `path` (a file, or a `FileSpan` of one) for reading: (container, its first video stream), or `VideoError`."
+    if isinstance(path, FileSpan):
+        if path.size == 0: raise VideoError(f"{path}: empty (0 bytes)")
+        src = path.open()
+    else:
+        path = Path(path)
+        if not path.exists(): raise VideoError(f"{path}: no such file")
+        if not path.is_file(): raise VideoError(f"{path}: not a file")
+        if path.stat().st_size == 0: raise VideoError(f"{path}: empty file (0 bytes)")
+        src = str(path)
+    try: c = av.open(src)
     except (av.FFmpegError, OSError) as e:
         raise VideoError(f"{path}: not a readable video, FFmpeg cannot open it ({getattr(e, 'strerror', None) or e})") from None
     if not c.streams.video:
