@@ -44,7 +44,7 @@ def test_torchrun_trains_on_the_global_batch(runs):
     assert abs(l2[0] - l1[0]) < 0.25 * l1[0], (l1, l2)              # 2 optimizer steps an epoch here: later epochs drift apart
     assert l2[0] > 0.75 * math.log(4), l2                          # the loss of a global batch of 4 (log 4 = 1.39 at the start)
     c1, c2 = (json.loads((d/m/'config.json').read_text()) for m in ('one', 'two'))
-    assert {**c1, 'weights_sha256': None} == {**c2, 'weights_sha256': None}   # the same model; its weights differ (other batches)
+    assert {**c1, 'weights_sha256': None, 'sha256': None} == {**c2, 'weights_sha256': None, 'sha256': None}  # the same model; its weights (and so its hash) differ
     w1, w2 = weights(d/'one'), weights(d/'two')
     assert {k: v.shape for k, v in w1.items()} == {k: v.shape for k, v in w2.items()}  # no DDP 'module.' prefix
     assert [p.name for p in (d/'two.checkpoints').iterdir()] == ['checkpoint.pth']
