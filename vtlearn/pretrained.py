@@ -131,8 +131,8 @@ def load_model(path:str|Path, # A folder written by `save_model` / `save_pretrai
     if not isinstance(config, dict) or config.get('format') != _FORMAT or not isinstance(config.get('weights_sha256'), str):
         raise ValueError(f"{f/_CONFIG} is not a vtlearn model config (format {_FORMAT!r} with weights_sha256)")
     if config.get('sha256') != _config_digest(config):
-        raise ValueError(f"{f/_CONFIG} was changed after saving (or saved by vtlearn before 0.1 kept its SHA-256): its content "
-                         "does not match its sha256. Save the model again")
+        raise ValueError(f"{f/_CONFIG} was changed after saving (or saved by an earlier vtlearn, before configs carried their "
+                         "SHA-256): its content does not match its sha256. Save the model again")
     if not (f/_WEIGHTS).is_file(): raise FileNotFoundError(f"{f/_WEIGHTS} not found: the model folder is incomplete")
     with torch.device('meta'): probe = model_from_config(config['model'])  # no memory: the shapes the config asks for
     try:
