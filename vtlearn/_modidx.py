@@ -211,7 +211,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'vtlearn.data.shards.ShardSplit.read': ('data.shards.html#shardsplit.read', 'vtlearn/data/shards.py'),
                                      'vtlearn.data.shards.VideoTextDataLoaders.from_shards': ( 'data.shards.html#videotextdataloaders.from_shards',
                                                                                                'vtlearn/data/shards.py'),
-                                     'vtlearn.data.shards._atomic_write': ('data.shards.html#_atomic_write', 'vtlearn/data/shards.py'),
                                      'vtlearn.data.shards._check_header': ('data.shards.html#_check_header', 'vtlearn/data/shards.py'),
                                      'vtlearn.data.shards._check_index': ('data.shards.html#_check_index', 'vtlearn/data/shards.py'),
                                      'vtlearn.data.shards._key': ('data.shards.html#_key', 'vtlearn/data/shards.py'),

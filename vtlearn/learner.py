@@ -19,7 +19,7 @@ from fastai.callback.schedule import *
 from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import params, rank_distrib
 from .losses import S2DTWLoss, TDA, world
-from .align import s2dtw, s2dtw_alignment, check_pair, seq_mask
+from .align import s2dtw_alignment, check_pair, seq_mask
 from .metrics import retrieval_metrics_for, sequence_similarity
 from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
 from .models.text import create_text_encoder

@@ -29,12 +29,6 @@ def _tarinfo(name, size):
     ti.size, ti.mtime, ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = size, 0, 0o444, 0, 0, '', ''
     return ti
 
-def _atomic_write(path:Path, write):
-    "Call `write(tmp)` then rename `tmp` to `path`: a reader never sees a partial file under the final name."
-    tmp = path.with_name(f'.{path.name}.partial-{os.getpid()}')
-    try: write(tmp); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-
 def _write_tar(tmp, samples):
     with tarfile.open(tmp, 'w', format=tarfile.PAX_FORMAT) as tf:
         for key, members in samples:
