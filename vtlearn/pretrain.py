@@ -153,8 +153,8 @@ def data_parallel(learn:Learner): # A learner built in every process
 # %% ../nbs/07a_pretrain.ipynb #0da2b6d1
 _LEARNER_ARGS = set(inspect.signature(vt_learner).parameters) - {'dls', 'loss_func', 'tda', 'out_dim', 'cbs', 'kwargs'}
 
-def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` column)
-             caption_dir:str|Path|None=None, # Its captions (`<video_id>.json` files or one JSON file)
+def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` column); `None`: every video with captions
+             caption_dir:str|Path|None=None, # Its captions (`<video_id>.json` files, or one caption file: `read_caption_file`)
              feature_root:str|Path|None=None, # Pre-extracted `<video_id>.npy` features...
              video_root:str|Path|None=None, # ... or the videos (a timm backbone per frame: `video_arch`)...
              loss:str='s2dtw', # One of `list_losses()`
@@ -177,7 +177,7 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
     if loss not in list_losses(): raise ValueError(f"loss must be one of {list_losses()}, got {loss!r}")
     if sum(r is not None for r in (feature_root, video_root, shard_root)) != 1:
         raise ValueError("give exactly one of feature_root (features), video_root (videos) and shard_root (shards)")
-    if shard_root is None and (train_csv is None or caption_dir is None): raise ValueError("folders need train_csv and caption_dir")
+    if shard_root is None and caption_dir is None: raise ValueError("folders need caption_dir (and train_csv, or every video with captions)")
     if resume and checkpoints is None: raise ValueError("resume=True needs the checkpoints folder to resume from")
     init_distributed()
     set_seed(seed, reproducible=True)

@@ -13,8 +13,8 @@ from .video import find_video, VIDEO_EXTS
 
 # %% auto #0
 __all__ = ['MAX_CAPTION_CHARS', 'DATASET_FORMATS', 'Segment', 'VideoItem', 'DataReport', 'clean_caption', 'caption_segments',
-           'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_crosstask_steps', 'read_msrvtt',
-           'read_action_csv', 'read_action_folders', 'read_dataset']
+           'read_caption_file', 'read_howto100m', 'read_youcook2', 'read_crosstask', 'read_crosstask_steps',
+           'read_msrvtt', 'read_action_csv', 'read_action_folders', 'read_dataset']
 
 # %% ../../nbs/03b_data.formats.ipynb #5c13e5ef
 @dataclass
@@ -154,7 +154,8 @@ def _segments(vid, rows, report):
         text = clean_caption(text, key, report)
         if text is None: continue
         if not text: report.add('empty_text', key); continue
-        s, e = _time(start), _time(end)
+        s = _time(start)
+        e = end if isinstance(end, float) and end == math.inf else _time(end)  # an open end (a caption of the whole video)
         if s is None or e is None: report.add('bad_times', key, f"start={start!r}, end={end!r}"); continue
         if e < s:
             report.add('reversed_times', key, f"start={s}, end={e}")
@@ -203,26 +204,63 @@ def caption_segments(vid:str, # The video's id
     if c is None: return None
     return _segments(vid, ((f"{vid} [caption {j}]", s, e, t) for j, (s, e, t) in enumerate(zip(c['start'], c['end'], c['text']))), report)
 
+# %% ../../nbs/03b_data.formats.ipynb #75e23a67
+_ID_COLS, _TEXT_COLS = ('video_id', 'videoid'), ('text', 'caption', 'name')  # WebVid: `videoid,...,name`
+
+def _flat_captions(df, path, report):
+    "`{video_id: {start, end, text}}` of a caption CSV: timed rows, or one caption per video (no `start`/`end`: the whole video)."
+    cols = list(df.columns)
+    vcol, tcol = next((c for c in _ID_COLS if c in cols), None), next((c for c in _TEXT_COLS if c in cols), None)
+    if vcol is None or tcol is None:
+        raise ValueError(f"{path} is not a caption CSV: it needs a video id column ({' or '.join(_ID_COLS)}) and a caption "
+                         f"column ({' or '.join(_TEXT_COLS)}); found: {', '.join(cols)}")
+    timed, n = 'start' in cols and 'end' in cols, len(df)
+    starts, ends = (df['start'], df['end']) if timed else ([0.] * n, [math.inf] * n)
+    out = {}
+    for line, vid, s, e, text in zip(range(2, n + 2), df[vcol].str.strip(), starts, ends, df[tcol]):
+        if not vid: report.add('bad_row', f"line {line}", f'empty {vcol}'); continue
+        c = out.setdefault(vid, dict(start=[], end=[], text=[]))
+        c['start'].append(s); c['end'].append(e); c['text'].append(text)
+    return out
+
+def read_caption_file(path:str|Path, # HowTo100M's `{video_id: {start, end, text}}` JSON, or a flat caption CSV
+                      report:DataReport|None=None, # Where the problems of the rows are counted
+                     ) -> dict: # `{video_id: {'start': [...], 'end': [...], 'text': [...]}}`, the times as written
+    "The captions of every video in one file: JSON as HowTo100M's, a CSV `video_id,start,end,text` (a row per caption), or WebVid's one caption per video (`videoid,...,name`: the whole video)."
+    p, report = Path(path), report or DataReport(f"read_caption_file({Path(path).name})")
+    if not p.is_file(): raise FileNotFoundError(f"caption file not found: {p}")
+    if p.suffix.lower() == '.csv':
+        try: df = _csv(p, skipinitialspace=True)
+        except ValueError as e: raise ValueError(f"{p} is not a readable CSV file: {e}") from e
+        df.columns = [str(c).strip() for c in df.columns]
+        return _flat_captions(df, p, report)
+    try: c = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} is neither a JSON caption file nor a .csv one ({e}): see `read_caption_file` for the formats") from e
+    if not isinstance(c, dict): raise ValueError(f"{p} is not a JSON caption file: expected {{video_id: {{start, end, text}}}}")
+    return c
+
 # %% ../../nbs/03b_data.formats.ipynb #ce56314e
-def read_howto100m(csv_path:str|Path, # CSV with a `video_path` column (relative to `video_root`; the id is its stem)
-                   caption_dir:str|Path, # Folder of `<video_id>.json` (or `.csv`) captions, or one combined JSON file
+def read_howto100m(csv_path:str|Path|None, # CSV with a `video_path` column (relative to `video_root`; the id is its stem); `None`: every video with captions
+                   caption_dir:str|Path, # Folder of `<video_id>.json` (or `.csv`) captions, or one caption file (`read_caption_file`)
                    video_root:str|Path|None, # Folder of the videos; `None`: do not look for them (`path=None`)
                   ) -> tuple[list[VideoItem], DataReport]:
     "Read HowTo100M-style narrated videos: one item per video, one segment per ASR caption."
-    df = _read_csv(csv_path, ['video_path'])
-    report = DataReport(f"read_howto100m({Path(csv_path).name})")
     cap = Path(caption_dir)
-    if cap.is_file():
-        try: combined = json.loads(cap.read_text())
-        except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{cap} is not a JSON caption file: {e}") from e
-        if not isinstance(combined, dict): raise ValueError(f"{cap} is not a JSON caption file: expected {{video_id: {{start, end, text}}}}")
+    report = DataReport(f"read_howto100m({Path(csv_path or cap).name})")
+    if cap.is_file(): combined = read_caption_file(cap, report)
     elif cap.is_dir(): combined = None
     else: raise FileNotFoundError(f"caption folder or file not found: {cap}")
+    if csv_path is None:  # the videos are those the captions name
+        vids = list(combined) if combined is not None else sorted({f.stem for f in cap.iterdir() if f.suffix in ('.json', '.csv')})
+        df = pd.DataFrame({'video_path': vids})
+    else: df = _read_csv(csv_path, ['video_path'])
+    stem = (lambda vp: vp) if csv_path is None else (lambda vp: Path(vp).stem)  # ids as the captions name them, or the files' stems
     task_col = next((c for c in ('task', 'task_id') if c in df.columns), None)
     items, seen = [], set()
     for i, vp in enumerate(df['video_path']):
         vp = vp.strip()
-        vid = Path(vp).stem
+        vid = stem(vp)
         if not vid: report.add('bad_row', f"line {i + 2}", 'empty video_path'); continue
         if vid in seen: report.add('duplicate', vid, f"line {i + 2}"); continue
         seen.add(vid)
@@ -366,9 +404,9 @@ def read_action_folders(root:str|Path, # Folder of class folders: `root/<label>/
     return _finish(items, report)
 
 # %% ../../nbs/03b_data.formats.ipynb #edff36b9
-DATASET_FORMATS = ('youcook2', 'msrvtt', 'crosstask', 'ucf')
+DATASET_FORMATS = ('youcook2', 'msrvtt', 'crosstask', 'ucf', 'captions')
 
-def read_dataset(fmt:str, # One of `DATASET_FORMATS` ('ucf': UCF101 or HMDB51 split CSVs)
+def read_dataset(fmt:str, # One of `DATASET_FORMATS` ('ucf': UCF101 or HMDB51 split CSVs; 'captions': any `read_caption_file`)
                  csv:str|Path, # The annotations
                  video_root:str|Path|None=None, # Folder of the videos (`None`: features are used)
                  split:int=1, # 'ucf': the split
@@ -376,6 +414,6 @@ def read_dataset(fmt:str, # One of `DATASET_FORMATS` ('ucf': UCF101 or HMDB51 sp
                 ) -> list: # `VideoItem`s
     "The items of a dataset in one of the supported formats (the report of problems is logged by the reader)."
     if fmt == 'ucf': return read_action_csv(csv, video_root, split=split, train=train)[0]
-    readers = dict(youcook2=read_youcook2, msrvtt=read_msrvtt, crosstask=read_crosstask)
+    readers = dict(youcook2=read_youcook2, msrvtt=read_msrvtt, crosstask=read_crosstask, captions=lambda c, v: read_howto100m(None, c, v))
     if fmt not in readers: raise ValueError(f"unknown format {fmt!r}: one of {list(DATASET_FORMATS)}")
     return readers[fmt](csv, video_root)[0]
