@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03c_data.core.ipynb #b7487f49
 from __future__ import annotations
-import logging, math, multiprocessing, random
+import logging, math, multiprocessing, random, warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
@@ -25,11 +25,11 @@ from .text import CaptionTokenizer, train_tokenizer
 from .formats import VideoItem, Segment, DataReport, read_howto100m
 
 # %% auto #0
-__all__ = ['ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback', 'SeqRef',
-           'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
+__all__ = ['MIN_VALID', 'ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback',
+           'SeqRef', 'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
            'DecodeClips', 'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock',
-           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'VideoTextDataLoaders',
-           'feature_items', 'show_batch']
+           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'check_valid_size',
+           'VideoTextDataLoaders', 'feature_items', 'show_batch']
 
 # %% ../../nbs/03c_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -348,6 +348,19 @@ def _width(items):
         except (OSError, ValueError, EOFError): continue
         if f.ndim == 2: return f.shape[1]
 
+MIN_VALID = (8, 32)  # videos, captions: a validation split with fewer ranks too few to tell anything
+
+def check_valid_size(items:list, # The `VideoItem`s
+                     valid_idx:list, # The indices of the validation split
+                    ) -> bool: # Whether the split is large enough
+    "Warn when a non-empty validation split has fewer than `MIN_VALID` videos or captions: its loss and recalls then mean nothing."
+    vids, caps = {items[i].video_id for i in valid_idx}, sum(len(items[i].segments) for i in valid_idx)
+    if not valid_idx or (len(vids) >= MIN_VALID[0] and caps >= MIN_VALID[1]): return True
+    warnings.warn(f"the validation split holds {len(vids)} video(s) and {caps} caption(s), fewer than {MIN_VALID[0]} videos or "
+                  f"{MIN_VALID[1]} captions: its loss and recalls rank too few to mean anything (among {len(vids)} video(s), "
+                  "R@1 = 100% is easy). Use more videos, or a larger valid_pct.", stacklevel=3)
+    return False
+
 class VideoTextDataLoaders(DataLoaders):
     "`DataLoaders` of (clips or features, captions, lengths) samples of N consecutive narration segments."
     @classmethod
@@ -376,6 +389,7 @@ class VideoTextDataLoaders(DataLoaders):
         items = check_items(items, issues, check_videos and not features)
         # split once: a random splitter gives another split at each call, and the tokenizer must see only the training items
         splits = (splitter or RandomSplitter(valid_pct, seed=seed))(items)
+        check_valid_size(items, splits[1])
         if tokenizer is None:
             tokenizer = CaptionTokenizer(train_tokenizer([s.text for i in splits[0] for s in items[i].segments]), max_tokens)
         if clip_grid is not None and (isinstance(clip_grid, bool) or not isinstance(clip_grid, int) or clip_grid < 1):
