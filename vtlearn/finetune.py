@@ -13,14 +13,14 @@ from fastai.data.block import DataBlock, CategoryBlock
 from fastai.metrics import accuracy
 from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import params, rank_distrib
-from .models.core import configurable
+from .models.core import configurable, FeatureEncoder
 from .losses import InfoNCELoss
 from .metrics import retrieval_metrics_for
 from .learner import VTLearner, ParallelLearner, vt_learner
 from .pretrain import fit_quietly, init_distributed, data_parallel
 from .data.formats import read_dataset
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
-                               check_items, VideoTextDL)
+                               check_items, VideoTextDL, FeatureSeq)
 from .pretrained import load_pretrained, as_model, save_model, save_pretrained
 from .evaluate import segment_items, whole_videos, split_by_video
 
@@ -80,8 +80,16 @@ def _check_video(model, x):
         model.eval()
         with torch.no_grad(): return model.video_encoder(x[:1].as_subclass(Tensor)).shape[-1]
     except Exception as e:
-        raise ValueError(f"the pretrained video tower ({type(model.video_encoder).__name__}) cannot read this data's "
-                         f"{type(x).__name__} of shape {tuple(x.shape)}: {e}") from e
+        enc = model.video_encoder
+        way = ("it was pretrained on features: extract the same features from these videos (`vtlearn features VIDEOS --out DIR`, "
+               "or `extract_features`, with the backbone that made its pretraining features) and pass them with --features DIR "
+               "(`feature_root`), or pretrain a video tower on the videos (`vtlearn pretrain --videos`)"
+               if isinstance(enc, FeatureEncoder) and not isinstance(x, FeatureSeq) else
+               "it reads video clips: pass the videos (--videos, `video_root`) instead of features"
+               if not isinstance(enc, FeatureEncoder) and isinstance(x, FeatureSeq) else
+               "the features must come from the backbone that made its pretraining features (`features.json` beside them says which)")
+        raise ValueError(f"the pretrained video tower ({type(enc).__name__}) cannot read this data's {type(x).__name__} of shape "
+                         f"{tuple(x.shape)} ({e}): {way}") from e
 
 def action_learner(dls, # From `action_dls`
                    pretrained, # A pretrained model or anything `load_pretrained` takes
