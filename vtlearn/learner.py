@@ -94,6 +94,9 @@ class GlooDistributedDL(DistributedDL):
 
 class VTDistributedTrainer(DistributedTrainer):
     "fastai's `DistributedTrainer`, wrapping the DataLoaders in `GlooDistributedDL`: data parallel on CPUs (gloo) and GPUs (NCCL)."
+    def __init__(self, sync_bn:bool=True, # Synchronise the batch-norm statistics across processes
+                 **kwargs, # Passed to `DistributedTrainer` and accelerate's `Accelerator` (e.g. `gradient_accumulation_steps`)
+                ): super().__init__(sync_bn, **kwargs)
     def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else GlooDistributedDL(dl, device=self.learn.model.device)
 
 # %% ../nbs/07_learner.ipynb #07b98cb3
@@ -164,8 +167,14 @@ def vt_splitter(model:VideoTextModel) -> list:
 # %% ../nbs/07_learner.ipynb #6ce66ecc
 class ParallelLearner(Learner):
     "A fastai `Learner` whose `distrib_ctx` trains data parallel on CPUs (gloo) as on GPUs (NCCL)."
-    @delegates(DistributedTrainer)
-    def to_distributed(self, sync_bn:bool=True, **kwargs):
+    def __init__(self, dls:DataLoaders, # The data
+                 model:nn.Module, # The model
+                 **kwargs, # Passed to fastai's `Learner` (`loss_func`, `opt_func`, `metrics`, `cbs`, `splitter`...)
+                ): super().__init__(dls, model, **kwargs)
+
+    def to_distributed(self, sync_bn:bool=True, # Synchronise the batch-norm statistics across processes
+                       **kwargs, # Passed to `VTDistributedTrainer`
+                      ):
         "fastai's `to_distributed` (what `distrib_ctx` calls), with `VTDistributedTrainer`: gloo works as NCCL does."
         self.add_cb(VTDistributedTrainer(sync_bn, **kwargs))
         if rank_distrib(): self.remove_cb(ProgressCallback)
