@@ -34,12 +34,17 @@ f.addEventListener('load', () => setTimeout(() => {
                        return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
   const tables = [...main.querySelectorAll('table')], imgs = [...main.querySelectorAll('img')];
   const ok = i => i.complete && i.naturalWidth > 0;
+  const right = main.getBoundingClientRect().right;
+  const scrolls = e => { for (let a = e.parentElement; a && a !== main; a = a.parentElement)
+                           if (['auto', 'scroll'].includes(w.getComputedStyle(a).overflowX)) return true;
+                         return false; };
   document.getElementById('result').textContent = JSON.stringify({
     title: d.title, text: main.innerText.length,
     tables: tables.length, shown_tables: tables.filter(t => shown(t) && t.querySelectorAll('td').length > 0).length,
     training_tables: tables.filter(t => shown(t) && t.classList.contains('fastprogress')).length,
     images: imgs.length, broken_images: imgs.filter(i => !ok(i)).map(i => i.getAttribute('src')),
-    cut_code: [...main.querySelectorAll('pre > code')].filter(c => shown(c) && c.scrollWidth > c.clientWidth + 2).length});
+    cut_code: [...main.querySelectorAll('pre > code')].filter(c => shown(c) && c.scrollWidth > c.clientWidth + 2).length,
+    cut_tables: tables.filter(t => shown(t) && !scrolls(t) && t.getBoundingClientRect().right > right + 2).length});
 }, 300));
 </script></body></html>'''
 
@@ -109,6 +114,14 @@ def test_every_notebook_has_a_clean_page(site):
         assert 'show_doc(' not in text, f'show_doc source instead of rendered docs on {page.name}'
     assert (DOCS/'search'/'search_index.json').exists()
 
+def test_no_raw_tex_or_reprs(site):
+    "Math is rendered (MathML), never shown as TeX source; no signature shows an object's repr as a default."
+    for page in sorted(DOCS.glob('*.html')):
+        s = page.read_text()
+        assert '\\(' not in s and '\\[' not in text_of(s), f'TeX source on {page.name}'
+        assert '<object object at' not in html.unescape(s), f'a sentinel default in a signature on {page.name}'
+    assert '<math' in (DOCS/page_of('07_learner.ipynb')).read_text()
+
 _re_markup = re.compile(r'<(table|thead|tbody|tr|th|td|progress|style)\b[^>]*>|class="fastprogress"|table\.fastprogress')
 
 def raw_markup(page_html):
@@ -139,7 +152,7 @@ def test_page_as_rendered(site, chromium, page):
     assert res['text'] > 500, res
     assert not res['broken_images'], res
     assert res['shown_tables'] == res['tables'], res  # every table rendered (none hidden, none empty)
-    assert res['cut_code'] == 0, res
+    assert res['cut_code'] == 0 and res['cut_tables'] == 0, res  # wide tables scroll inside the page
     if SHOTS[page] == 'api': assert res['shown_tables'] >= 3, res  # show_doc's parameter tables
     if SHOTS[page] == 'tutorial':
         n = sum('<table class="fastprogress"' in ''.join(o.get('data', {}).get('text/html', ''))

@@ -4,7 +4,7 @@ Quarto (what `nbdev-docs`/`nbdev-readme` call) cannot be installed here, so: nbd
 (`proc_nbs`: directives, frontmatter, show_doc) writes `_proc/*.ipynb`, this script turns those into Markdown
 pages using the saved outputs, and mkdocs-material builds the site. Usage: `python tools/build_docs.py [--force]`
 from anywhere; the mkdocs config is generated into `_proc/mkdocs/` (ignored by git), never committed."""
-import ast, base64, configparser, importlib, inspect, json, os, re, shutil, subprocess, sys, time
+import ast, base64, configparser, html, importlib, inspect, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from fastcore.docments import DocmentTbl
 from fastcore.nbio import read_nb
@@ -167,6 +167,13 @@ def readme(cfg):
     note = f'<!-- Generated from nbs/{cfg.readme_nb} by tools/build_docs.py: edit the notebook, not this file. -->\n'
     (ROOT/'README.md').write_text(nb_md(nb, {}, readme=True) + '\n' + note)
 
+def mathml(page:str) -> str:
+    "The TeX that arithmatex marked, `\\(...\\)` and `\\[...\\]`, as MathML: browsers render it natively, with no script and offline."
+    from latex2mathml.converter import convert
+    tex = lambda m, display: convert(html.unescape(m[1]), display=display)
+    page = re.sub(r'(?s)<span class="arithmatex">\\\((.*?)\\\)</span>', lambda m: tex(m, 'inline'), page)
+    return re.sub(r'(?s)<div class="arithmatex">\\\[(.*?)\\\]</div>', lambda m: tex(m, 'block'), page)
+
 def main(force='--force' in sys.argv):
     t0 = time.time()
     os.chdir(ROOT)  # nbdev finds its config from the cwd
@@ -201,7 +208,7 @@ def main(force='--force' in sys.argv):
               plugins=['search', 'offline'],  # both bundled: search works from file:// too, nothing fetched online
               markdown_extensions=['attr_list', 'md_in_html', 'tables', 'admonition', 'pymdownx.superfences',
                                    {'toc': {'permalink': True}}, {'pymdownx.highlight': {'use_pygments': True}},
-                                   {'pymdownx.arithmatex': {'generic': True}}])  # keeps TeX intact (no MathJax offline)
+                                   {'pymdownx.arithmatex': {'generic': True}}])  # marks the TeX; `mathml` renders it
     (SRC/'docs'/'nb.css').write_text(CSS)
     (SRC/'mkdocs.yml').write_text(json.dumps(mk, indent=2))  # JSON is YAML
     r = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '-q', '-f', str(SRC/'mkdocs.yml'),
@@ -209,6 +216,7 @@ def main(force='--force' in sys.argv):
                        env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})  # mute material's end-of-life banner
     if r.stdout or r.stderr: print(r.stdout + r.stderr, end='')
     if r.returncode: sys.exit(f'mkdocs build failed ({r.returncode})')
+    for page in (ROOT/'_docs').glob('*.html'): page.write_text(mathml(page.read_text()))
     print('README.md  <- nbs/' + cfg.readme_nb)
     for p in nbs: print(f'_docs/{slug[p]}.html  <- nbs/{p.name}')
     print(f'built {len(nbs)} pages into _docs/ in {time.time() - t0:.1f} s')
