@@ -397,8 +397,11 @@ def show_alignment(video:Tensor, # (N, D) clip embeddings of one video
     if ax is None: _, ax = plt.subplots(figsize=(4, 4))
     soft = s2dtw_alignment(video[None], text[None], **kwargs)[0].float().cpu()
     hard = s2dtw_alignment(video[None], text[None], hard=True, **kwargs)[0].cpu().nonzero()
-    ax.imshow(soft, cmap='viridis', vmin=0, vmax=1)
-    ax.plot(hard[:, 1], hard[:, 0], 'wo', ms=5, mfc='none')
+    im = ax.imshow(soft, cmap='viridis', vmin=0, vmax=1)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label='soft alignment weight')
+    ax.plot(hard[:, 1], hard[:, 0], 'wo', ms=5, mfc='none', label='hard path (a clip or caption off it is skipped)')
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.14), fontsize=7, frameon=False)
+    ax.set_xticks(range(soft.shape[1])); ax.set_yticks(range(soft.shape[0]))  # whole clips and captions, no fractions
     ax.set_xlabel('caption'); ax.set_ylabel('clip')
     if title: ax.set_title(title)
     return ax
