@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need and run the whole test suite: kernels' compile check, docs build, every notebook's
-# tests and tests/. This is the README's test command and what CI runs. Safe to run again.
+# Install what the tests need and run the whole test suite: kernels' compile check, every notebook's tests and tests/
+# (the docs build and its browser test among them). This is the README's test command and what CI runs. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
@@ -18,10 +18,7 @@ fi
 step "CUDA kernel build check (compile, link, import; no GPU needed)"
 python3 tools/check_cuda_compile.py
 
-step "docs build"
-python3 tools/build_docs.py
-
-step "tests (one per notebook, plus tests/)"
+step "tests (one per notebook, plus tests/; tests/test_docs.py builds the docs)"
 set +e
 python3 -m pytest -q -p no:cacheprovider --durations=15 tests
 rc=$?
