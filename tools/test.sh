@@ -20,7 +20,7 @@ python3 tools/check_cuda_compile.py
 
 step "tests (one per notebook, plus tests/; tests/test_docs.py builds the docs)"
 set +e
-python3 -m pytest -q -p no:cacheprovider --durations=15 tests
+python3 -m pytest -q -p no:cacheprovider -p no:benchmark --durations=15 -n "${VTLEARN_TEST_WORKERS:-2}" --dist worksteal tests  # 2 processes: one per core here
 rc=$?
 set -e
 step "done (pytest exit $rc)"
