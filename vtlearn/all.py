@@ -27,6 +27,7 @@ from .metrics import *
 from .learner import *
 from .pretrain import *
 from .pretrained import *
+from .extract import *
 from .evaluate import *
 from .finetune import *
 from .experiments import *

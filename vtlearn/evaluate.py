@@ -14,7 +14,7 @@ from .metrics import retrieval_metrics, sequence_similarity, assign_steps, step_
 from .data.formats import Segment, DataReport, read_dataset, read_crosstask_steps
 from .data.video import video_info, VideoError
 from .data.core import VideoTextDataLoaders, VideoTextDL, LoadIssues, feature_items
-from .pretrained import model_of, as_model, load_pretrained
+from .pretrained import load_pretrained
 
 # %% auto #0
 __all__ = ['segment_items', 'whole_videos', 'split_by_video', 'eval_dataloader', 'embed', 'evaluate_retrieval', 'localize_steps',
@@ -48,7 +48,7 @@ def eval_dataloader(model:nn.Module, # A pretrained two-tower model (its tokeniz
                    ) -> VideoTextDL:
     "A DataLoader over `items` in order, without augmentation, tokenized as the model was trained."
     if not items: raise ValueError("no items to evaluate")
-    tok = model_of(model).tokenizer
+    tok = load_pretrained(model, copy=False).tokenizer
     texts = [s.text for it in items for s in it.segments if s.text]
     if texts and (n := int((tok(texts)[1] == 0).sum())) > len(texts) // 2:
         raise ValueError(f"{n} of {len(texts)} captions have no token in the model's vocabulary ({tok.vocab_size} tokens): "
@@ -93,7 +93,7 @@ def evaluate_retrieval(model, # A pretrained model or anything `load_pretrained`
                        **kwargs, # Passed to `eval_dataloader`
                       ) -> dict: # `t2v_R@k`, `t2v_MedR`, `v2t_R@k`, `v2t_MedR` (recalls in %), `n` (clips), `unreadable` (clips left out)
     "Zero-shot text-to-video and video-to-text retrieval over all the clips (one per segment) of `items`."
-    model, clips = as_model(model), segment_items(items)
+    model, clips = load_pretrained(model, copy=False), segment_items(items)
     v, t, l, kept = _embed_items(model, clips, feature_root, n_segments=1, **kwargs)
     sim = sequence_similarity(v, t, l[:, 0], l[:, 1], method)  # (videos, texts)
     res = {f't2v_{k}': x for k, x in retrieval_metrics(sim.T, ks).items()}
@@ -107,7 +107,7 @@ def localize_steps(model, # A pretrained two-tower model
                    ordered:bool=True, # Respect the order of the steps
                   ) -> Tensor: # `(K,)` the clip assigned to each step
     "Zero-shot step localization: the clip of each step, by caption-clip similarity (and the task's order)."
-    model = model_of(model); model.eval()
+    model = load_pretrained(model, copy=False); model.eval()
     if not step_texts: raise ValueError("step_texts is empty")
     v = model.encode_video(video[None].as_subclass(Tensor))[0]
     t = model.encode_text(model.tokenizer(list(step_texts))[0][None].to(v.device))[0]
@@ -131,7 +131,7 @@ def evaluate_steps(model, # A pretrained model or anything `load_pretrained` tak
                    **kwargs, # Passed to `eval_dataloader` (n_frames, fps, decode_size, crop...)
                   ) -> dict: # Recall (%) per task, their mean `'recall'`, `'n'` (videos), `'skipped'` (videos shorter than their step list), `'unreadable'`
     "Zero-shot CrossTask-style step localization recall, per task and averaged over tasks."
-    model = as_model(model)
+    model = load_pretrained(model, copy=False)
     missing = sorted({it.task for it in items} - set(task_steps))
     if missing: raise ValueError(f"no step list for tasks {missing[:5]}: task_steps has {sorted(task_steps)[:5]}...")
     feats = feature_root is not None
@@ -169,7 +169,7 @@ def evaluate_actions(model, # A pretrained model or anything `load_pretrained` t
                      **kwargs, # Passed to `eval_dataloader`
                     ) -> dict: # `accuracy` (%), `chance` (%), `n` (videos), `unreadable` (videos left out)
     "Zero-shot action recognition: the class whose name, read as a caption, is closest to the video."
-    model = as_model(model)
+    model = load_pretrained(model, copy=False)
     labels = sorted({it.label for it in items}) if labels is None else list(labels)
     if missing := sorted({it.label for it in items} - set(labels)): raise ValueError(f"labels lacks the items' classes {missing[:5]}")
     v, _, _, kept = _embed_items(model, items, feature_root, n_segments=1, **kwargs)

@@ -22,7 +22,7 @@ from .data.core import clip_spans
 from .data.formats import Segment, VideoItem, read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner
 from .pretrain import pretrain, fit_quietly, rich_progress, is_log
-from .pretrained import save_pretrained, as_model
+from .pretrained import save_pretrained, load_pretrained
 from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader, segment_items
 from .finetune import action_dls, action_learner, retrieval_dls, retrieval_learner
 
@@ -100,7 +100,7 @@ def evaluate_alignment(model, # A pretrained model (or anything `load_pretrained
                        bs:int=64, # Windows per batch
                       ) -> AlignmentEval:
     "What `loss`'s hard path skips on SynthHowTo's training narration, caption by caption and clip by clip, against the truth."
-    model = as_model(model)
+    model = load_pretrained(model, copy=False)
     loss = create_loss(loss) if isinstance(loss, str) else loss if loss is not None else getattr(model, 'loss', None) or S2DTWLoss()
     if not callable(getattr(loss, 'alignment', None)):
         raise TypeError(f"{type(loss).__name__} has no `alignment` (a hard path): use a sequence loss such as S2DTWLoss or DropDTWLoss")

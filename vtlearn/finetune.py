@@ -21,7 +21,7 @@ from .pretrain import fit_quietly, init_distributed, data_parallel
 from .data.formats import read_dataset
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
                                check_items, VideoTextDL, FeatureSeq)
-from .pretrained import load_pretrained, as_model, save_model, save_pretrained
+from .pretrained import load_pretrained, save_pretrained
 from .evaluate import segment_items, whole_videos, split_by_video
 
 # %% auto #0
@@ -114,7 +114,7 @@ def retrieval_dls(items:list, # `VideoItem`s (YouCook2 / MSR-VTT)
                   **kwargs, # Passed to `VideoTextDataLoaders.from_items`
                  ) -> VideoTextDataLoaders:
     "Clip-level DataLoaders (one clip and its caption per segment) for retrieval fine-tuning, split by video."
-    model = as_model(pretrained)
+    model = load_pretrained(pretrained, copy=False)
     if valid_items is None:
         vids = sorted({it.video_id for it in items}); random.Random(seed).shuffle(vids)
         held = set(vids[:max(1, int(round(valid_pct * len(vids))))])
@@ -180,6 +180,6 @@ def finetune_dataset(pretrained, # The pretrained model, or anything `load_pretr
     with learn.no_bar(): res = dict(zip(learn.recorder.metric_names[3:-1], learn.validate()[1:]))
     if task == 'action': res['accuracy'] *= 100  # in %, as the evaluations
     if out is not None and not rank_distrib():
-        if task == 'action': save_model(learn.model, out, overwrite=overwrite, vocab=list(learn.dls.vocab))
+        if task == 'action': save_pretrained(learn.model, out, overwrite, vocab=list(learn.dls.vocab))
         else: save_pretrained(learn, out, overwrite)
     return learn, res

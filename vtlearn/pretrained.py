@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_pretrained.ipynb #6c430c66
 from __future__ import annotations
-import copy, hashlib, json, os, shutil
+import hashlib, json, os, shutil
+from copy import deepcopy
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.learner import Learner
@@ -14,21 +15,21 @@ from .models.core import model_config, model_from_config, jsonable
 from .data.text import CaptionTokenizer
 
 # %% auto #0
-__all__ = ['model_of', 'check_out_path', 'save_model', 'save_pretrained', 'load_model', 'load_pretrained', 'as_model']
+__all__ = ['check_out_path', 'save_pretrained', 'load_pretrained']
 
 # %% ../nbs/08_pretrained.ipynb #812fc54e
 _FORMAT = 'vtlearn-pretrained'
 _WEIGHTS, _CONFIG, _TOKENIZER = 'model.safetensors', 'config.json', 'tokenizer.json'
 _MAX_CONFIG, _MAX_TOKENIZER, _MAX_TOKENS = 1 << 20, 16 << 20, 4096  # bounds checked before anything is read or built
 
-def model_of(source, # A `Learner` (its model gets the DataLoaders' tokenizer if it has none) or a two-tower model
-            ) -> nn.Module:
-    "The two-tower model of a `Learner` or a model, with its tokenizer."
+def _model_of(source, two_tower:bool=True) -> nn.Module:
+    "The model of a `Learner` or a model; a two-tower model must carry its tokenizer (and is the only kind with `two_tower`)."
     if isinstance(source, Learner):
         model = source.model
         if getattr(model, 'tokenizer', None) is None: model.tokenizer = getattr(source.dls, 'tokenizer', None)
     else: model = source
     if not (isinstance(model, nn.Module) and hasattr(model, 'encode_video') and hasattr(model, 'encode_text')):
+        if not two_tower and isinstance(model, nn.Module): return model  # e.g. the action classifier of `action_learner`
         raise TypeError(f"expected a two-tower model (with encode_video and encode_text) or its Learner, got {type(model).__name__}")
     if getattr(model, 'tokenizer', None) is None:
         raise ValueError("this model carries no tokenizer (model.tokenizer): set the CaptionTokenizer its text tower was trained with")
@@ -51,7 +52,7 @@ def _foreign(path:Path) -> list:
     except (OSError, ValueError, UnicodeDecodeError, AttributeError): ours = False
     return [n for n in names if not ours or n not in (_WEIGHTS, _CONFIG, _TOKENIZER)]
 
-def check_out_path(path:str|Path, # Where `save_model` / `save_pretrained` will write a model folder
+def check_out_path(path:str|Path, # Where `save_pretrained` will write a model folder
                    overwrite:bool=False, # Replace a folder holding other files (not a vtlearn model): they are deleted
                   ) -> Path:
     "Fail now, not after training, if a model folder cannot be written at `path`."
@@ -75,12 +76,7 @@ def _config_digest(config:dict) -> str:
     "SHA-256 of a config without its own `sha256`: it holds the weights' and the tokenizer's digests, so it covers the whole model."
     return hashlib.sha256(json.dumps({k: v for k, v in config.items() if k != 'sha256'}, sort_keys=True).encode()).hexdigest()
 
-def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower model, an `ActionModel`...)
-               path:str|Path, # Folder to write: `model.safetensors`, `config.json` and (with a tokenizer) `tokenizer.json`
-               tokenizer:CaptionTokenizer|None=None, # Saved beside the weights as `tokenizer.json`
-               overwrite:bool=False, # Replace a folder that holds other files (`check_out_path`)
-               **attrs, # JSON data set on the loaded model as attributes (e.g. `vocab=` of a classifier)
-              ) -> Path:
+def _save_folder(model:nn.Module, path:str|Path, tokenizer:CaptionTokenizer|None, overwrite:bool, **attrs) -> Path:
     "Save a model as safetensors weights, a JSON config and its tokenizer; written to a temporary folder first, so an interrupted save never leaves a broken model."
     path = check_out_path(path, overwrite)
     config = {'format': _FORMAT, 'version': 3, 'model': model_config(model), 'attrs': {k: jsonable(v, k) for k, v in attrs.items()}}
@@ -105,13 +101,14 @@ def save_model(model:nn.Module, # A model of vtlearn's classes (a two-tower mode
     return path
 
 # %% ../nbs/08_pretrained.ipynb #6f7ef7f0
-def save_pretrained(source, # A `Learner` (e.g. from `vt_learner`) or a two-tower model with its `tokenizer`
-                    path:str|Path, # Folder to write (`model.safetensors`, `config.json`, `tokenizer.json`)
+def save_pretrained(source, # A `Learner` (e.g. from `vt_learner`), a two-tower model with its `tokenizer`, or another vtlearn model (the action classifier)
+                    path:str|Path, # Folder to write (`model.safetensors`, `config.json`, and `tokenizer.json` for a two-tower model)
                     overwrite:bool=False, # Replace a folder that holds other files (`check_out_path`)
+                    **attrs, # JSON data set on the loaded model as attributes (e.g. `vocab=` of a classifier)
                    ) -> Path:
-    "Save a pretrained two-tower model with its tokenizer (`save_model`): no pickle, and a SHA-256 of the weights checked on load."
-    model = model_of(source)
-    return save_model(model, path, model.tokenizer, overwrite)
+    "Save a model of vtlearn's classes with its tokenizer, as data: no pickle, and a SHA-256 of everything checked on load."
+    model = _model_of(source, two_tower=False)
+    return _save_folder(model, path, getattr(model, 'tokenizer', None), overwrite, **attrs)
 
 # %% ../nbs/08_pretrained.ipynb #a39042cd
 def _is_pickle(f:Path) -> bool:
@@ -119,9 +116,8 @@ def _is_pickle(f:Path) -> bool:
     with open(f, 'rb') as fh: head = fh.read(4)
     return head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'
 
-def load_model(path:str|Path, # A folder written by `save_model` / `save_pretrained` (or its `config.json` / `model.safetensors`)
-              ) -> nn.Module: # The model (with `model.tokenizer` when one was saved), in eval mode
-    "Load a model folder: the config names only vtlearn classes, and weights whose SHA-256 differs from the saved one are refused."
+def _load_folder(path:str|Path) -> nn.Module:
+    "Load a model folder (or its `config.json` / `model.safetensors`), in eval mode: the config names only vtlearn classes, and weights whose SHA-256 differs from the saved one are refused."
     f = Path(path)
     if f.is_file() and f.name in (_CONFIG, _WEIGHTS): f = f.parent
     if not (f/_CONFIG).is_file(): raise FileNotFoundError(f"{f} is not a vtlearn model folder: it has no {_CONFIG}")
@@ -169,8 +165,9 @@ def load_model(path:str|Path, # A folder written by `save_model` / `save_pretrai
 def load_pretrained(source, # A folder from `save_pretrained`, a `Learner`, a model, or 'mil-nce' / 'vt-twins'; a pickle only with `allow_pickle`
                     path:str|Path|None=None, # For 'mil-nce' / 'vt-twins': the folder holding the published files
                     allow_pickle:bool=False, # Read an old pickled file (an old `save_pretrained` .pth, `Learner.export`): runs code in it, so only a file you trust
-                   ) -> nn.Module: # A copy of the two-tower model, with `model.tokenizer`
-    "A pretrained two-tower model, ready for evaluation or fine-tuning (always a copy: the source is left untouched)."
+                    copy:bool=True, # A model or `Learner` given: a copy (fine-tuning leaves the source untouched); `False`: its model as it is
+                   ) -> nn.Module: # The two-tower model, with `model.tokenizer` (a folder may also hold another vtlearn model)
+    "A pretrained model, ready for evaluation or fine-tuning: from a folder of `save_pretrained`, a `Learner`, a model, or a published checkpoint."
     if isinstance(source, str) and source.lower() in ('mil-nce', 'vt-twins'):
         from vtlearn.models.s3d import load_published
         model, tok = load_published(source.lower(), path)
@@ -179,7 +176,7 @@ def load_pretrained(source, # A folder from `save_pretrained`, a `Learner`, a mo
     if isinstance(source, (str, Path)):
         f = Path(source)
         if not f.exists(): raise FileNotFoundError(f"pretrained model file not found: {f}")
-        if f.is_dir() or f.name in (_CONFIG, _WEIGHTS): return model_of(load_model(f))
+        if f.is_dir() or f.name in (_CONFIG, _WEIGHTS): return _model_of(_load_folder(f), two_tower=False)
         if not _is_pickle(f):
             raise ValueError(f"{f} is not a vtlearn model file: save_pretrained writes a folder with {_CONFIG}, {_WEIGHTS} and {_TOKENIZER}")
         if not allow_pickle:
@@ -189,15 +186,9 @@ def load_pretrained(source, # A folder from `save_pretrained`, a `Learner`, a mo
         except Exception as e: raise ValueError(f"{f} is not a vtlearn model file ({type(e).__name__}: {e})") from e
         if isinstance(obj, dict) and obj.get('format') == _FORMAT:
             if 'model' not in obj: raise ValueError(f"{f} is a vtlearn model file without a model (keys {list(obj)[:6]}): it is damaged")
-            return model_of(obj['model'])
-        if isinstance(obj, Learner): return copy.deepcopy(model_of(obj))
+            return _model_of(obj['model'])
+        if isinstance(obj, Learner): return deepcopy(_model_of(obj))
         what = f"a dict with keys {list(obj)[:6]}" if isinstance(obj, dict) else f"a {type(obj).__name__}"
         raise ValueError(f"{f} is not a vtlearn model file: it holds {what}. Save models with save_pretrained; "
                          "for the published MIL-NCE / VT-TWINS weights use load_pretrained('mil-nce' or 'vt-twins', path=folder)")
-    return copy.deepcopy(model_of(source))
-
-# %% ../nbs/08_pretrained.ipynb #96f9cdf1
-def as_model(source, # A model, a `Learner`, a model folder or a published name
-            ) -> nn.Module:
-    "A model or a Learner's model as it is (evaluating does not change it); a file or a published name loaded."
-    return load_pretrained(source) if isinstance(source, (str, Path)) else model_of(source)
+    return deepcopy(_model_of(source)) if copy else _model_of(source)
