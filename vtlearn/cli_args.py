@@ -18,6 +18,16 @@ NOISE_NAMES = ('none', 'default', '2x', 'weak')                         # so tha
 CAPTIONS_HELP = ('captions: a folder of <video_id>.json (or .csv) files, one JSON file {video_id: {start, end, text}}, '
                  'or one CSV video_id,start,end,text (WebVid\'s videoid,...,name: a caption per video)')
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "argparse's help with each option's default, where it has one (not `None`, a flag's `False` or an empty list)."
+    def _get_help_string(self, action):
+        d = action.default
+        return action.help if d is None or d is False or (isinstance(d, list) and not d) else super()._get_help_string(action)
+
+def _command(sub, name:str, help:str):
+    "A sub-command's parser, its defaults shown in its help; `func` is filled in by `cli_parser(commands)`."
+    return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+
 def _video_args(p):
     "Arguments of the data: where the videos or features are, and how clips are decoded."
     g = p.add_mutually_exclusive_group(required=True)
@@ -76,18 +86,18 @@ def _positive(v:str) -> int:
 # %% ../nbs/10_cli_args.ipynb #fb5dd67a
 def _run_args(sub):
     "`check` and `demo`: the library's own runs."
-    c = sub.add_parser('check', help='build the kernels, check them against the reference, time the loss')
+    c = _command(sub, 'check', help='build the kernels, check them against the reference, time the loss')
     c.add_argument('--quick', action='store_true', help='smaller timing runs')
-    d = sub.add_parser('demo', help='SynthHowTo: pretrain with S2DTW, evaluate, probe, fine-tune; a results table and plots')
+    d = _command(sub, 'demo', help='SynthHowTo: pretrain with S2DTW, evaluate, probe, fine-tune; a results table and plots')
     d.add_argument('--quick', action='store_true', help='about a minute: fewer epochs')
     d.add_argument('--out', type=Path, default=Path('vtlearn-demo'), help='folder for the model, results and plots')
     d.add_argument('--size', default='small', choices=['tiny', 'small', 'medium'], help='SynthHowTo size')
-    d.add_argument('--epochs', type=_positive, help='pretraining epochs (default 30, quick 15)')
-    d.add_argument('--seed', type=int, default=0)
+    d.add_argument('--epochs', type=_positive, help='pretraining epochs (default: 30, or 15 with --quick)')
+    d.add_argument('--seed', type=int, default=0, help='seed of the data, the split and the initialisation')
 
 def _pretrain_args(sub):
     "`pretrain`: data (SynthHowTo, HowTo100M-format folders or shards), loss, schedule, checkpoints."
-    t = sub.add_parser('pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
+    t = _command(sub, 'pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
     t.add_argument('--synth', choices=['tiny', 'small', 'medium'], help='generate SynthHowTo of this size and pretrain on its features')
     t.add_argument('--csv', type=Path, help='HowTo100M-format CSV (video_path column); default: every video in --captions')
     t.add_argument('--captions', type=Path, help=CAPTIONS_HELP)
@@ -103,10 +113,12 @@ def _pretrain_args(sub):
     t.add_argument('--n-segments', type=_positive, default=8, help='captions per training sample')
     t.add_argument('--clip-grid', type=_positive, metavar='N', help='N clips on a regular grid instead of one per caption')
     t.add_argument('--grid-span', default='window', choices=['window', 'video'], help="what the clip grid covers: the window's captions, or the whole video")
-    t.add_argument('--tda', action='store_true')
-    t.add_argument('--epochs', type=_positive, default=30); t.add_argument('--lr', type=_rate, default=3e-3)
-    t.add_argument('--bs', type=_positive, default=16); t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower (videos)')
+    t.add_argument('--tda', action='store_true', help='temporal data augmentation of the clip and caption sequences')
+    t.add_argument('--epochs', type=_positive, default=30, help='epochs of fit_one_cycle')
+    t.add_argument('--lr', type=_rate, default=3e-3, help='largest learning rate of the one-cycle schedule')
+    t.add_argument('--bs', type=_positive, default=16, help='batch size (videos) per process')
+    t.add_argument('--seed', type=int, default=0, help='seed of the split, the initialisation and the batches')
+    t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower, with --videos (random weights: the default is a tiny network for CPU demos, not for real runs)')
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     t.add_argument('--checkpoints', type=Path, help='folder of the per-epoch checkpoint (default: <out>.checkpoints)')
     t.add_argument('--resume', action='store_true', help='continue from the last epoch checkpoint')
@@ -117,15 +129,16 @@ def _task_args(sub):
     "`finetune` and `eval`: a pretrained model on a downstream dataset in its own format."
     for name, hlp in (('finetune', 'fine-tune a pretrained model for retrieval or action recognition'),
                       ('eval', 'zero-shot evaluation: retrieval, step localization or action recognition')):
-        e = sub.add_parser(name, help=hlp)
-        e.add_argument('task', choices=['retrieval', 'action'] if name == 'finetune' else ['retrieval', 'steps', 'action'])
+        e = _command(sub, name, help=hlp)
+        e.add_argument('task', choices=['retrieval', 'action'] if name == 'finetune' else ['retrieval', 'steps', 'action'],
+                       help='text-video retrieval, action recognition' + ('' if name == 'finetune' else ', or step localization (CrossTask)'))
         e.add_argument('--pretrained', required=True, help="a model folder (save_pretrained), or 'mil-nce' / 'vt-twins' with --weights")
         e.add_argument('--weights', type=Path, help='folder of the published checkpoint files')
         e.add_argument('--allow-pickle', action='store_true', help='read an older pickled .pth model file (runs code in it: only a file you trust)')
         e.add_argument('--format', required=True, choices=['youcook2', 'msrvtt', 'crosstask', 'ucf', 'captions'],
                        help="the annotations' format; 'captions': your own caption file (see pretrain --captions)")
         e.add_argument('--csv', type=Path, required=True, help='annotations (the training ones for finetune)')
-        e.add_argument('--split', type=int, default=1, help='UCF101/HMDB51 split')
+        e.add_argument('--split', type=int, default=1, choices=[1, 2, 3], help='UCF101/HMDB51 split')
         _video_args(e)
         if name == 'eval':
             e.add_argument('--tasks', type=Path, help="CrossTask's tasks_primary.txt (steps)")
@@ -134,14 +147,16 @@ def _task_args(sub):
         else:
             e.add_argument('--valid-csv', type=Path, help='test annotations (retrieval; default: 20%% of the videos)')
             e.add_argument('--linear-probe', action='store_true', help='action: train only a linear classifier')
-            e.add_argument('--epochs', type=_positive, default=5); e.add_argument('--lr', type=_rate, default=1e-3)
-            e.add_argument('--bs', type=_positive, default=16); e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
+            e.add_argument('--epochs', type=_positive, default=5, help='epochs (fine_tune; fit_one_cycle for a linear probe)')
+            e.add_argument('--lr', type=_rate, default=1e-3, help='largest learning rate')
+            e.add_argument('--bs', type=_positive, default=16, help='batch size')
+            e.add_argument('--out', type=Path, default=Path('finetuned'), help='folder for the fine-tuned model')
             e.add_argument('--overwrite', action='store_true', help='save over an --out folder that holds other files (they are deleted)')
 
 # %% ../nbs/10_cli_args.ipynb #b7965cd3
 def _tool_args(sub):
     "`features`, `shard`, `bench` and `ablate`."
-    f = sub.add_parser('features', help='extract per-second clip features of your videos into the layout --features reads')
+    f = _command(sub, 'features', help='extract per-second clip features of your videos into the layout --features reads')
     f.add_argument('videos', type=Path, help='folder of videos (sub-folders included), or one video')
     f.add_argument('--out', type=Path, default=Path('features'), help='folder for <video_id>.npy (a rerun resumes)')
     f.add_argument('--arch', default='s3d', help="'s3d' (S3D-G, with --weights), or a timm model name (default: %(default)s)")
@@ -151,44 +166,49 @@ def _tool_args(sub):
     f.add_argument('--size', type=_positive, help="frame size, the shorter side then a centre crop (default: the backbone's, 224)")
     f.add_argument('--workers', type=int, help='decoding processes (default: up to 4, one per core)')
     f.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when a GPU is available, else cpu')
-    s = sub.add_parser('shard', help='write a HowTo100M-format folder (videos or features, with captions) to WebDataset tar shards')
+    s = _command(sub, 'shard', help='write a HowTo100M-format folder (videos or features, with captions) to WebDataset tar shards')
     s.add_argument('csv', type=Path, help='HowTo100M-format CSV (video_path column)')
     s.add_argument('--captions', type=Path, required=True, help=CAPTIONS_HELP)
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument('--videos', type=Path, help='folder of the videos'); g.add_argument('--features', type=Path, help='folder of <video_id>.npy features')
     s.add_argument('--out', type=Path, default=Path('shards'), help='folder for shard-000000.tar... and index.json')
     s.add_argument('--shard-size', type=_positive, default=1000, help='videos per shard')
-    b = sub.add_parser('bench', help='time the contrastive S2DTW loss (forward + backward)')
+    b = _command(sub, 'bench', help='time the contrastive S2DTW loss (forward + backward)')
     b.add_argument('--device', choices=['cpu', 'cuda'], help='default: cuda when a GPU is available, else cpu')
-    b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256]); b.add_argument('--N', type=int, nargs='+', default=[8, 16])
-    b.add_argument('--D', type=int, default=512)
-    a = sub.add_parser('ablate', help='pretrain with every loss, with and without TDA, across narration noise; zero-shot table')
+    b.add_argument('--B', type=int, nargs='+', default=[16, 64, 256], help='batch sizes')
+    b.add_argument('--N', type=int, nargs='+', default=[8, 16], help='clips and captions per sequence')
+    b.add_argument('--D', type=int, default=512, help='embedding size')
+    a = _command(sub, 'ablate', help='pretrain with every loss, with and without TDA, across narration noise; zero-shot table')
     a.add_argument('--losses', nargs='+', type=loss_spec, default=[(n, {}) for n in LOSS_NAMES], metavar='LOSS[:K=V,...]',
                    help='losses, each a name or a name with its arguments, e.g. s2dtw:threshold=-1,scale=2')
     a.add_argument('--loss-args', nargs='+', type=key_values, default=[], metavar='K=V', help="arguments given to every loss (a loss's own win)")
     a.add_argument('--noise', nargs='+', type=noise_spec, default=['none', 'default', '2x'], metavar='LEVEL|K=V,...',
                    help=f"narration noise levels: {', '.join(NOISE_NAMES)} ('weak': more fillers and drops, clips on a grid over "
                         "the whole video), or key=value pairs, e.g. filler=1.0,drop=0.4")
-    a.add_argument('--tda', nargs='+', default=['off', 'on'], choices=['off', 'on'])
-    a.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium']); a.add_argument('--epochs', type=_positive, default=15)
-    a.add_argument('--bs', type=_positive, default=16)
+    a.add_argument('--tda', nargs='+', default=['off', 'on'], choices=['off', 'on'], help='without and with temporal data augmentation')
+    a.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='seeds: a run per seed')
+    a.add_argument('--size', default='small', choices=['tiny', 'small', 'medium'], help='SynthHowTo size')
+    a.add_argument('--epochs', type=_positive, default=15, help='pretraining epochs of each run')
+    a.add_argument('--bs', type=_positive, default=16, help='batch size')
     a.add_argument('--clip-grid', type=int, metavar='N', help='N clips on a regular grid over each window (clip skipping exercised) instead of one per caption')
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
 
-def cli_parser() -> argparse.ArgumentParser:
+def cli_parser(commands:dict|None=None, # Command name -> function of the parsed arguments, set as each sub-command's `func`
+              ) -> argparse.ArgumentParser:
     "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."
     p = argparse.ArgumentParser(prog='vtlearn', description='Weakly aligned video-text learning with S2DTW.')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error (default: one line, exit status 2)')
     sub = p.add_subparsers(dest='cmd', required=True)
     for add in (_run_args, _pretrain_args, _task_args, _tool_args): add(sub)
+    for name, cmd in sub.choices.items(): cmd.set_defaults(func=(commands or {}).get(name))
     return p
 
 # %% ../nbs/10_cli_args.ipynb #21a8ee38
 def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
+               commands:dict|None=None, # Passed to `cli_parser`: the function each sub-command runs (`a.func`)
               ) -> argparse.Namespace:
-    "`cli_parser().parse_args(argv)`, with the checks across arguments: argparse prints the usage and exits on an error."
-    p = cli_parser()
+    "`cli_parser(commands).parse_args(argv)`, with the checks across arguments: argparse prints the usage and exits on an error."
+    p = cli_parser(commands)
     a = p.parse_args(argv)
     if a.cmd == 'pretrain' and not (a.synth or a.shards or a.captions and (a.videos or a.features)):
         p.error('pretrain needs --synth SIZE, --shards DIR, or --captions and --videos or --features')
