@@ -42,16 +42,17 @@ def _pretrain(a, console):
         a.csv, a.captions, a.features = f.train_csv, f.captions, f.features
     grid = {} if a.clip_grid is None else dict(clip_grid=a.clip_grid, grid_span=a.grid_span)
     with rich_progress(console) as prog:
-        learn = pretrain(a.csv, a.captions, a.features, a.videos, loss=a.loss, loss_kwargs={k: v for d in a.loss_args for k, v in d.items()},
-                         tda=a.tda, epochs=a.epochs, lr=a.lr, bs=a.bs, n_segments=a.n_segments, seed=a.seed, progress=prog,
-                         checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'), resume=a.resume, shard_root=a.shards,
-                         video_arch=a.video_arch, **grid)  # video_arch: for videos only
+        learn = pretrain(train_csv=a.csv, caption_dir=a.captions, feature_root=a.features, video_root=a.videos, loss=a.loss,
+                         loss_kwargs={k: v for d in a.loss_args for k, v in d.items()}, tda=a.tda, epochs=a.epochs, lr=a.lr, bs=a.bs,
+                         n_segments=a.n_segments, seed=a.seed, progress=prog, checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'),
+                         resume=a.resume, shard_root=a.shards, video_arch=a.video_arch, **grid)  # video_arch: for videos only
     _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
     if _rank0(): console.print(f'saved {save_pretrained(learn, a.out, a.overwrite)}')
 
 def _eval(a, console):
     from vtlearn.evaluate import evaluate_dataset
-    r = evaluate_dataset(_pretrained(a), a.task, a.format, a.csv, a.videos, a.features, a.tasks, a.split, **_decoding(a))
+    r = evaluate_dataset(_pretrained(a), a.task, a.format, a.csv, video_root=a.videos, feature_root=a.features, tasks=a.tasks,
+                         split=a.split, **_decoding(a))
     per_task = {k: r.pop(k) for k in list(r) if k not in ('recall', 'n', 'skipped', 'unreadable')} if a.task == 'steps' else {}
     _table(f'zero-shot {a.task} ({a.format}: {a.csv.name})', r, console)  # the headline first
     if per_task and a.verbose: _table('recall per task', per_task, console)
@@ -65,51 +66,68 @@ def _finetune(a, console):
     from vtlearn.pretrain import rich_progress
     from vtlearn.finetune import finetune_dataset
     with rich_progress(console) as prog:
-        _, res = finetune_dataset(_pretrained(a), a.task, a.format, a.csv, a.videos, a.features, a.valid_csv, a.split, a.linear_probe,
-                                  a.epochs, a.lr, a.bs, a.out, prog, a.overwrite, **_decoding(a))
+        _, res = finetune_dataset(_pretrained(a), a.task, a.format, a.csv, video_root=a.videos, feature_root=a.features,
+                                  valid_csv=a.valid_csv, split=a.split, linear_probe=a.linear_probe, epochs=a.epochs, lr=a.lr,
+                                  bs=a.bs, out=a.out, progress=prog, overwrite=a.overwrite, **_decoding(a))
     _table('action recognition (test split)' if a.task == 'action' else 'retrieval (validation clips)', res, console)
     if _rank0(): console.print(f'saved {a.out}')
 
+def _check(a, console):
+    from vtlearn.check import check_kernels
+    sys.exit(0 if check_kernels(quick=a.quick, console=console) else 1)
+
+def _demo(a, console):
+    from vtlearn.experiments import demo
+    demo(out=a.out, quick=a.quick, size=a.size, epochs=a.epochs, seed=a.seed, console=console)
+
+def _bench(a, console):
+    from vtlearn.check import bench_loss
+    bench_loss(B=a.B, N=a.N, D=a.D, device=a.device, console=console)
+
+def _features(a, console):
+    from vtlearn.extract import extract_features
+    from vtlearn.pretrain import rich_progress
+    with rich_progress(console) as prog:
+        r = extract_features(a.videos, a.out, arch=a.arch, weights=a.weights, n_frames=a.n_frames, size=a.size,
+                             num_workers=a.workers, device=a.device, progress=prog)
+    _table(f'features ({a.arch}) in {a.out}', r, console)
+
+def _shard(a, console):
+    from vtlearn.data.shards import write_shards
+    console.print(f'wrote {write_shards(a.csv, a.captions, videos=a.videos, features=a.features, out=a.out, shard_size=a.shard_size)}')
+
+def _ablate(a, console):
+    from vtlearn.experiments import ablate, ablation_report
+    from vtlearn.pretrain import rich_progress
+    with rich_progress(console) as prog:
+        rows = ablate(losses=tuple(a.losses), tda=tuple(x == 'on' for x in a.tda), noise=tuple(a.noise), seeds=tuple(a.seeds), size=a.size,
+                      epochs=a.epochs, progress=prog, log=a.out/'runs.json', loss_kwargs={k: v for d in a.loss_args for k, v in d.items()},
+                      bs=a.bs, **({} if a.clip_grid is None else dict(clip_grid=a.clip_grid)))
+    ablation_report(rows, a.out, console)
+
+_COMMANDS = dict(check=_check, demo=_demo, pretrain=_pretrain, eval=_eval, finetune=_finetune, features=_features, shard=_shard,
+                 bench=_bench, ablate=_ablate)  # `a.func` of each sub-command (`cli_parser`)
+
 # %% ../nbs/10a_cli.ipynb #ffac984b
-def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
-         console=None, # A `rich.console.Console` to print to (default: the terminal, on rank 0 only)
-        ):
-    "Run the `vtlearn` command (and `python -m vtlearn.cli`, what `torchrun` and `accelerate launch` run)."
-    a = parse_args(argv)
+def _run(a, console=None):
+    "Run the parsed command `a` (its `func`), printing to `console`."
     from rich.console import Console
     from vtlearn.pretrained import check_out_path
     console = console or Console(quiet=not _rank0())
     if a.cmd in ('pretrain', 'finetune'): check_out_path(a.out, a.overwrite)  # now, not after training
-    if a.cmd == 'check':
-        from vtlearn.check import check_kernels
-        sys.exit(0 if check_kernels(quick=a.quick, console=console) else 1)
-    if a.cmd in ('demo', 'ablate'): from vtlearn.experiments import demo, ablate, ablation_report
-    if a.cmd == 'demo': demo(a.out, a.quick, a.size, a.epochs, a.seed, console)
-    elif a.cmd == 'bench': from vtlearn.check import bench_loss; bench_loss(a.B, a.N, a.D, a.device, console)
-    elif a.cmd == 'features':
-        from vtlearn.extract import extract_features
-        from vtlearn.pretrain import rich_progress
-        with rich_progress(console) as prog:
-            r = extract_features(a.videos, a.out, arch=a.arch, weights=a.weights, n_frames=a.n_frames, size=a.size,
-                                 num_workers=a.workers, device=a.device, progress=prog)
-        _table(f'features ({a.arch}) in {a.out}', r, console)
-    elif a.cmd == 'shard':
-        from vtlearn.data.shards import write_shards
-        console.print(f'wrote {write_shards(a.csv, a.captions, a.videos, a.features, a.out, a.shard_size)}')
-    elif a.cmd == 'ablate':
-        from vtlearn.pretrain import rich_progress
-        with rich_progress(console) as prog:
-            rows = ablate(tuple(a.losses), tuple(x == 'on' for x in a.tda), tuple(a.noise), tuple(a.seeds), a.size, a.epochs, prog,
-                          log=a.out/'runs.json', loss_kwargs={k: v for d in a.loss_args for k, v in d.items()}, bs=a.bs,
-                          **({} if a.clip_grid is None else dict(clip_grid=a.clip_grid)))
-        ablation_report(rows, a.out, console)
-    else: dict(pretrain=_pretrain, eval=_eval, finetune=_finetune)[a.cmd](a, console)
+    a.func(a, console)
+
+def main(argv:list|None=None, # Command line arguments (default: `sys.argv[1:]`)
+         console=None, # A `rich.console.Console` to print to (default: the terminal, on rank 0 only)
+        ):
+    "Run the `vtlearn` command (and `python -m vtlearn.cli`, what `torchrun` and `accelerate launch` run)."
+    _run(parse_args(argv, _COMMANDS), console)
 
 # %% ../nbs/10a_cli.ipynb #52e71ce0
 def entry(argv:list|None=None): # Command line arguments (default: `sys.argv[1:]`)
     "The `vtlearn` console script: `main`, with a user error in one line and exit status 2 (`--debug`: the traceback)."
-    a = parse_args(argv)
-    try: return main(argv)
+    a = parse_args(argv, _COMMANDS)  # parsed once
+    try: return _run(a)
     except (ValueError, TypeError, OSError, RuntimeError) as e:  # bad values, missing or unwritable files, unusable data
         if a.debug: raise
         print(f"vtlearn {a.cmd}: error: {e} (--debug shows where)", file=sys.stderr)
