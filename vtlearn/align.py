@@ -4,15 +4,17 @@
 
 # %% ../nbs/01_align.ipynb #0e08a25d
 from __future__ import annotations
-import functools, math, numbers, sys
+import functools, math, numbers, sys, threading
+from contextlib import contextmanager
 import torch
 from torch import Tensor
 from .kernels import load_kernel, kernel_available
 
 # %% auto #0
-__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'check_lengths', 'check_number',
-           'check_params', 'check_pair', 'seq_mask', 'check_backend', 'resolve_backend', 'pair_costs', 'dtw_from_costs',
-           'soft_dtw', 's2dtw', 's2dtw_pairwise', 'soft_dtw_pairwise', 's2dtw_alignment', 'show_alignment']
+__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'unchecked', 'checking_values',
+           'check_lengths', 'check_number', 'check_params', 'check_pair', 'seq_mask', 'check_backend',
+           'resolve_backend', 'pair_costs', 'dtw_from_costs', 'soft_dtw', 's2dtw', 's2dtw_pairwise',
+           'soft_dtw_pairwise', 's2dtw_alignment', 'show_alignment']
 
 # %% ../nbs/01_align.ipynb #9a704830
 def softmin(x:Tensor, # Values, reduced over `dim`; `+inf` entries drop out
@@ -72,9 +74,24 @@ def s2dtw_reference(video:Tensor, # (n, D) clip embeddings of one video
     "S2DTW of one (video, text) pair, straight from the definition (reference implementation)."
     return soft_dtw_reference(weak_grid(smooth_cost(-(video @ text.T), smooth_gamma), threshold), gamma)
 
+# %% ../nbs/01_align.ipynb #465e56fa
+_UNCHECKED = threading.local()
+
+@contextmanager
+def unchecked():
+    "Inside, value checks that would read tensors on the host (NaN, length ranges, token ids) are skipped: the inputs were validated where they entered."
+    prev = getattr(_UNCHECKED, 'on', False)
+    _UNCHECKED.on = True
+    try: yield
+    finally: _UNCHECKED.on = prev
+
+def checking_values() -> bool:
+    "Whether value checks run here: not inside `unchecked()`, nor while `torch.compile` traces (a host read would break the graph)."
+    return not getattr(_UNCHECKED, 'on', False) and not torch.compiler.is_compiling()
+
 # %% ../nbs/01_align.ipynb #97501798
 def _check_finite(x, name):
-    if torch.compiler.is_compiling(): return  # a value check needs the values on the host: a graph break (see below)
+    if not checking_values(): return
     if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or Inf values")
 
 def _check_seq(x, name):
@@ -98,7 +115,7 @@ def check_lengths(lens:Tensor|None, # (B,) integer lengths, a sequence of them, 
     if lens.is_floating_point() or lens.is_complex() or lens.dtype == torch.bool:
         raise TypeError(f"{name} must be integers, got {lens.dtype}")
     if lens.shape != (B,): raise ValueError(f"{name} must have shape ({B},), got {tuple(lens.shape)}")
-    if not torch.compiler.is_compiling() and lens.numel() and (lens.min() < 1 or lens.max() > N):
+    if checking_values() and lens.numel() and (lens.min() < 1 or lens.max() > N):
         raise ValueError(f"{name} must lie in [1, {N}], got min {lens.min().item()} and max {lens.max().item()}")
     return lens.to(device=device, dtype=torch.long).contiguous()
 
@@ -236,7 +253,7 @@ def _op(kind, name):
 # %% ../nbs/01_align.ipynb #42543c87
 def _kernel_dtype(x):
     "The DP runs in float32 or float64: half-precision costs (autocast GEMMs) are upcast."
-    if not torch.compiler.is_compiling() and not torch.isfinite(x).all():  # finite embeddings (checked): a dot product beyond the dtype's range
+    if checking_values() and not torch.isfinite(x).all():  # finite embeddings (checked): a dot product beyond the dtype's range
         name, hint = str(x.dtype).removeprefix('torch.'), ('bfloat16 or float32' if x.dtype == torch.float16 else 'float64')
         raise ValueError(f"the {name} similarity overflowed (a dot product above {torch.finfo(x.dtype).max:.6g}): "
                          f"use {hint}, or normalise the embeddings")
@@ -287,7 +304,7 @@ def dtw_from_costs(cost:Tensor, # (Bv, N, Bt, M) pairwise or (B, N, M) paired co
     if backend == 'reference': out = _reference(*args)
     elif cost.requires_grad and torch.is_grad_enabled(): out = _op(backend, 'forward_backward')(*args)[0]  # training: one pass
     else: out = _op(backend, 'forward')(*args)
-    if not torch.compiler.is_compiling() and not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
+    if checking_values() and not torch.isfinite(out).all():  # finite costs and parameters: the DP's sums left the dtype's range
         raise ValueError(f"the {'soft-DTW' if plain else 'S2DTW'} values overflowed {str(cost.dtype).removeprefix('torch.')} "
                          f"(costs up to {cost.abs().max().item():.3g}, gamma={gamma:.3g}): use float64, or normalise the embeddings")
     return out
