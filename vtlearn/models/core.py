@@ -191,6 +191,7 @@ class TimmVideoEncoder(nn.Module):
 @configurable
 class FeatureEncoder(nn.Module):
     "Clip embeddings from pre-extracted features: a small MLP applied to each segment's feature vector."
+    clip_independent = True  # each clip's embedding depends on that clip alone (no batch statistics): padding can go through
     def __init__(self, in_dim:int, # Feature size F
                  out_dim:int=EMBED_DIM, # Embedding size D
                  hidden:int|None=1024, # Hidden layer size; `None`: a single linear projection
@@ -218,28 +219,35 @@ class Center(nn.Module):
         super().__init__(); self.momentum, self.eps = momentum, eps
         self.register_buffer('running_mean', torch.zeros(dim)); self.register_buffer('running_var', torch.ones(dim))
 
-    def forward(self, x:Tensor) -> Tensor: # (n, D) rows
+    def forward(self, x:Tensor, # (n, D) rows
+                weight:Tensor|None=None, # (n,) 1 on the rows the batch statistics count, 0 on the others (padding); default: all
+               ) -> Tensor:
+        "Centre and scale `x` with its batch statistics in training (the running ones below 2 rows), the running ones in evaluation."
         if self.training:
-            s = torch.cat([x.sum(0), (x * x).sum(0), x.new_full((1,), len(x))]).double()
+            xd = x.double()
+            w = xd.new_ones(len(x), 1) if weight is None else weight.to(xd.dtype)[:, None]
+            s = torch.cat([(xd * w).sum(0), (xd * xd * w).sum(0), w.sum(0)])
             if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
                 import torch.distributed.nn.functional as dnf
                 s = dnf.all_reduce(s)  # every rank's rows, differentiably: the same statistics as one process on the whole batch
             D, n = x.shape[-1], s[-1]
-            if n >= 2:  # one row has no batch statistics: the running ones serve
-                mean, var = s[:D] / n, (s[D:2 * D] / n - (s[:D] / n) ** 2).clamp_min(0)
-                with torch.no_grad():
-                    self.running_mean.lerp_(mean.to(x.dtype), self.momentum)
-                    self.running_var.lerp_((var * n / (n - 1)).to(x.dtype), self.momentum)
-                return ((x.double() - mean) / (var + self.eps).sqrt()).to(x.dtype)
+            ok = n >= 2  # one row has no batch statistics: the running ones serve (a tensor: no host sync)
+            mean = s[:D] / n.clamp_min(1)
+            var = (s[D:2 * D] / n.clamp_min(1) - mean ** 2).clamp_min(0)
+            with torch.no_grad():
+                rate = self.momentum * ok.to(x.dtype)
+                self.running_mean.lerp_(mean.to(x.dtype), rate)
+                self.running_var.lerp_((var * n / (n - 1).clamp_min(1)).to(x.dtype), rate)
+            batch = ((xd - mean) / (var + self.eps).sqrt()).to(x.dtype)
+            return torch.where(ok, batch, (x - self.running_mean) / (self.running_var + self.eps).sqrt())
         return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
 
 # %% ../../nbs/05_models.core.ipynb #872a3e38
 def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
-    "Centre the rows of `x` (..., D) with `norm` (only those of `mask` count), in float32, in `x`'s dtype."
+    "Centre the rows of `x` (..., D) with `norm` (only those of `mask` count, the others are left as they are), in float32, in `x`'s dtype."
     if norm is None: return x
-    rows = x.reshape(-1, x.shape[-1]) if mask is None else x[mask]
-    c = norm(rows.float()).to(x.dtype)
-    return c.view(x.shape) if mask is None else x.masked_scatter(mask[..., None], c)
+    c = norm(x.reshape(-1, x.shape[-1]).float(), None if mask is None else mask.reshape(-1)).to(x.dtype).view(x.shape)
+    return c if mask is None else torch.where(mask[..., None], c, x)
 
 # %% ../../nbs/05_models.core.ipynb #d2bc0e04
 @configurable(reset={'tokenizer': None})
@@ -260,13 +268,17 @@ class VideoTextModel(nn.Module):
         self.video_norm, self.text_norm = norm(video_encoder), norm(text_encoder)
 
     def encode_video(self, video:Tensor, lengths:Tensor|None=None) -> Tensor:
-        "Normalised clip embeddings; with `lengths` (B,) only the real clips are encoded (the tower embeds each clip on its own), the padded ones are zeros."
+        "Normalised clip embeddings; with `lengths` (B,) only the real clips count (a tower with batch statistics sees only them), the padded ones are zeros."
         mask = None if lengths is None else seq_mask(lengths.as_subclass(Tensor), video.shape[1])
         vn = getattr(self, 'video_norm', None)  # models pickled before centring existed have no norms
         norm = _normalize if getattr(self, 'normalize', True) else (lambda x: x)  # models pickled before the option: normalised
-        if mask is None or mask.all(): return norm(_center(self.video_encoder(video), vn))
-        if not mask.any(): return torch.zeros(*mask.shape, self.video_encoder.out_dim, device=video.device)
-        v = _center(self.video_encoder(video[mask][None])[0], vn)  # the real clips as one sample: padding never reaches batch norm
+        if mask is None: return norm(_center(self.video_encoder(video), vn))
+        if getattr(self.video_encoder, 'clip_independent', False):  # padding cannot change a real clip's embedding: no gather, no host sync
+            return norm(_center(self.video_encoder(video), vn, mask)).masked_fill(~mask[..., None], 0)
+        real = video[mask]  # batch statistics (batch norm): the real clips only, as one sample (a host sync, for their number)
+        if len(real) == 0: return torch.zeros(*mask.shape, self.video_encoder.out_dim, device=video.device)
+        if len(real) == mask.numel(): return norm(_center(self.video_encoder(video), vn))
+        v = _center(self.video_encoder(real[None])[0], vn)
         return norm(v.new_zeros(*mask.shape, v.shape[-1]).masked_scatter(mask[..., None], v))
 
     def encode_text(self, text:Tensor, lengths:Tensor|None=None) -> Tensor:

@@ -11,6 +11,7 @@ from torch import Tensor
 from safetensors.torch import load_file
 from ..data.text import CaptionTokenizer, load_tokenizer
 from .core import configurable, EMBED_DIM
+from ..align import checking_values
 
 # %% auto #0
 __all__ = ['TextEncoder', 'WordPoolEncoder', 'TransformerTextEncoder', 'minilm_path', 'minilm_tokenizer', 'MiniLMEncoder',
@@ -24,7 +25,7 @@ def _check_ids(ids, vocab_size):
     if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise TypeError(f"token ids must be integers, got {ids.dtype}")
     if ids.dim() not in (2, 3): raise ValueError(f"token ids must have shape (B, N, L) or (B, L), got {tuple(ids.shape)}")
-    if ids.numel():
+    if ids.numel() and checking_values():  # a range check reads the ids on the host
         lo, hi = (int(v) for v in ids.aminmax())
         if lo < 0 or hi >= vocab_size:
             raise ValueError(f"token ids must lie in [0, {vocab_size - 1}] for this encoder (vocab_size={vocab_size}), got "
@@ -36,7 +37,7 @@ class TextEncoder(nn.Module):
     vocab_size:int  # Number of token ids: they lie in `0..vocab_size-1`
     out_dim:int  # Embedding size D
 
-    def encode(self, ids:Tensor, # (n, l) int64 ids of real captions, trimmed to the longest of them
+    def encode(self, ids:Tensor, # (n, l) int64 ids of the captions
                mask:Tensor, # (n, l) bool, `True` on real tokens (every row has at least one)
               ) -> Tensor: # (n, out_dim) embeddings
         "Embed `n` real captions: what each tower implements."
@@ -48,15 +49,15 @@ class TextEncoder(nn.Module):
         ids = _check_ids(ids, self.vocab_size)
         lead, L = ids.shape[:-1], ids.shape[-1]
         flat = ids.reshape(math.prod(lead), L)
-        mask = flat != 0
-        rows = mask.any(1).nonzero().squeeze(1)
-        if len(rows) == 0:
+        if flat.numel() == 0:  # no caption, or no token: nothing to encode (known from the shape alone)
             dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.get_default_dtype())
             return torch.zeros(*lead, self.out_dim, dtype=dtype, device=ids.device)
-        l = int(mask.any(0).nonzero().max()) + 1  # drop the columns that are padding in every caption
-        if len(rows) == len(flat): return self.encode(flat[:, :l], mask[:, :l]).reshape(*lead, -1)
-        emb = self.encode(flat[rows, :l], mask[rows, :l])
-        return emb.new_zeros(len(flat), emb.shape[-1]).index_copy(0, rows, emb).reshape(*lead, -1)
+        mask = flat != 0
+        real = mask.any(1)
+        # every caption is encoded, so that no shape depends on the values (no host sync): a padding caption reads its
+        # first token as if it were real, and its embedding is then zeroed
+        emb = self.encode(flat, mask | (~real[:, None] & (torch.arange(L, device=flat.device) == 0)))
+        return emb.masked_fill(~real[:, None], 0).reshape(*lead, -1)
 
 # %% ../../nbs/05a_models.text.ipynb #f5d9952f
 @configurable(reset={'embeddings': None})
@@ -108,8 +109,12 @@ class TransformerTextEncoder(TextEncoder):
         self.proj = nn.Linear(d_model, out_dim)
 
     def encode(self, ids, mask):
+        if ids.shape[1] > self.max_len:  # the columns past max_len must be padding: they are dropped
+            if checking_values() and mask[:, self.max_len:].any():
+                raise ValueError(f"a caption has {int(mask.any(0).nonzero().max()) + 1} tokens, more than max_len={self.max_len}: "
+                                 "use a larger max_len or a smaller max_tokens")
+            ids, mask = ids[:, :self.max_len], mask[:, :self.max_len]
         l = ids.shape[1]
-        if l > self.max_len: raise ValueError(f"a caption has {l} tokens, more than max_len={self.max_len}: use a larger max_len or a smaller max_tokens")
         x = self.encoder(self.drop(self.tok(ids) + self.pos.weight[:l]), src_key_padding_mask=~mask)
         m = mask[..., None].to(x.dtype)
         return self.proj((x * m).sum(1) / m.sum(1))
