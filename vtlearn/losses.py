@@ -8,7 +8,7 @@ import functools, math, numbers
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
-from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask
+from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask, checking_values
 from .dropdtw import drop_dtw_pairwise, drop_dtw_alignment
 
 # %% auto #0
@@ -20,6 +20,9 @@ __all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', '
 def world() -> tuple[int, int]:
     "(rank, world size) of the default process group, or (0, 1) outside distributed training."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.bool)
+_DTYPE_CODES = {d: i for i, d in enumerate(_DTYPES)}
 
 class _AllGather(torch.autograd.Function):
     @staticmethod
@@ -41,11 +44,15 @@ def all_gather_with_grad(x:Tensor, # This rank's shard; the same shape on every 
     "Concatenate `x` over all ranks; gradients flow back to each rank's own shard, summed over every rank's loss."
     rank, ws = world()
     if ws == 1: return x
-    shapes = [None] * ws
-    dist.all_gather_object(shapes, (tuple(x.shape), x.dtype))
-    if len({s for s, _ in shapes}) > 1 and len({s[1:] for s, _ in shapes}) == 1:
-        raise ValueError(f"all ranks must have the same batch size, got {[s[0] for s, _ in shapes]}")
-    if len(set(shapes)) > 1: raise ValueError(f"all ranks must have the same shape and dtype, got {shapes}")
+    if checking_values():  # outside a learner's step: compare the shapes with a tensor collective (the step's data agree by construction)
+        desc = torch.tensor([x.dim(), *x.shape, *[0] * (8 - x.dim()), _DTYPE_CODES.get(x.dtype, -1)], device=x.device)
+        parts = [torch.empty_like(desc) for _ in range(ws)]
+        dist.all_gather(parts, desc)
+        shapes = [(tuple(d[1:1 + d[0]]), d[-1]) for d in torch.stack(parts).tolist()]
+        if len({s for s, _ in shapes}) > 1 and len({s[1:] for s, _ in shapes}) == 1:
+            raise ValueError(f"all ranks must have the same batch size, got {[s[0] for s, _ in shapes]}")
+        if len(set(shapes)) > 1:
+            raise ValueError(f"all ranks must have the same shape and dtype, got {[(s, _DTYPES[c] if c >= 0 else '?') for s, c in shapes]}")
     return _AllGather.apply(x)
 
 def _global_loss(share:Tensor, ws:int) -> Tensor:
@@ -123,7 +130,9 @@ class SeqContrastiveLoss(nn.Module):
             if self.direction != 't2v':
                 Dr = self.distances(V[loc], T, VL[loc], TL)  # this rank's videos x all texts
                 terms.append(torch.logsumexp(-Dr, 1) + Dr[:, loc].diagonal())
-        return _global_loss(sum(t.sum() for t in terms) / (len(terms) * V.shape[0]), ws)
+        share = sum(t.sum() for t in terms) / (len(terms) * V.shape[0])
+        # a NaN or infinite embedding makes the loss NaN, on the device (no host read): a DP would route around a NaN cell
+        return _global_loss(share + 0. * (video.sum() + text.sum()), ws)
 
 # %% ../nbs/02_losses.ipynb #20135626
 class S2DTWLoss(SeqContrastiveLoss):
@@ -237,34 +246,34 @@ class MILNCELoss(nn.Module):
         check_number(temperature, 'temperature', True)
         self.window, self.temperature, self.symmetric = window, temperature, symmetric
 
-    def _anchor_terms(self, a, b, la, lb, ia, ib):
-        "Terms of the anchors a (this rank's) against all candidates b; ia, ib: owner sample of each row."
+    def _anchor_terms(self, a, b, la, lb, ia, ib, ra, rb):
+        "Each anchor a's term against all candidates b (0 where it does not count), and whether it counts; la, lb: position; ia, ib: owner sample; ra, rb: real rows."
         s = a @ b.T / self.temperature
         same = ia[:, None] == ib[None]
-        pos = same & ((la[:, None] - lb[None]).abs() <= self.window)
-        s = s.masked_fill(same & ~pos, -math.inf)  # same video, outside the window: neither positive nor negative
-        has_pos = pos.any(1)
-        num = torch.logsumexp(s.masked_fill(~pos, -math.inf), 1)
-        return (torch.logsumexp(s, 1) - num)[has_pos]
+        pos = same & ((la[:, None] - lb[None]).abs() <= self.window) & rb[None]
+        s = s.masked_fill((same & ~pos) | ~rb[None], -math.inf)  # padding, and the same video outside the window: neither positive nor negative
+        has = pos.any(1) & ra  # a real anchor with a positive; the others count as 0 (masks, not indexing: no shape depends on the values)
+        num = torch.logsumexp(s.masked_fill(~(pos | ~has[:, None]), -math.inf), 1)  # finite on every row, so that no gradient is NaN
+        return torch.where(has, torch.logsumexp(s, 1) - num, 0.), has
 
     def forward(self, video:Tensor, text:Tensor, video_lengths:Tensor|None=None, text_lengths:Tensor|None=None) -> Tensor:
         vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=True)
         rank, ws = world()
         V, T, VL, TL = map(all_gather_with_grad, (video, text, vl, tl))
         if V.shape[0] < 2: raise ValueError(f"MIL-NCE needs at least 2 videos in the (global) batch for negatives, got {V.shape[0]}")
-        def flat(x, lens, offset):  # real positions only: embeddings, position in the sequence, owner sample
-            m = seq_mask(lens, x.shape[1])
-            pos = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
-            own = torch.arange(offset, offset + x.shape[0], device=x.device)[:, None].expand(-1, x.shape[1])
-            return x[m], pos[m], own[m]
+        def flat(x, lens, offset):  # every position, padding included: embeddings, position in the sequence, owner sample, real
+            B, N = x.shape[:2]
+            pos = torch.arange(N, device=x.device).expand(B, -1).reshape(-1)
+            own = torch.arange(offset, offset + B, device=x.device)[:, None].expand(-1, N).reshape(-1)
+            return x.reshape(B * N, -1), pos, own, seq_mask(lens, N).reshape(-1)
         b = video.shape[0]
         cv, cv_all = flat(video, vl, rank * b), flat(V, VL, 0)
         ct, ct_all = flat(text, tl, rank * b), flat(T, TL, 0)
-        terms = [self._anchor_terms(cv[0], ct_all[0], cv[1], ct_all[1], cv[2], ct_all[2])]
-        if self.symmetric: terms.append(self._anchor_terms(ct[0], cv_all[0], ct[1], cv_all[1], ct[2], cv_all[2]))
-        n_local = torch.stack([torch.tensor(float(t.numel()), device=video.device) for t in terms])
-        n_total = n_local.clone()
+        terms = [self._anchor_terms(cv[0], ct_all[0], cv[1], ct_all[1], cv[2], ct_all[2], cv[3], ct_all[3])]
+        if self.symmetric: terms.append(self._anchor_terms(ct[0], cv_all[0], ct[1], cv_all[1], ct[2], cv_all[2], ct[3], cv_all[3]))
+        n_total = torch.stack([has.sum() for _, has in terms]).float()  # the anchors that count, on every rank
         if ws > 1: dist.all_reduce(n_total)
+        terms = [t for t, _ in terms]
         return _global_loss(sum(t.sum() / n for t, n in zip(terms, n_total)) / len(terms), ws)
 
 # %% ../nbs/02_losses.ipynb #881cffb5
@@ -355,7 +364,7 @@ class TDA:
         if x.dim() != 3: raise ValueError(f"TDA expects (B, N, D) sequences, got {tuple(x.shape)}")
         if not x.is_floating_point(): raise TypeError(f"TDA expects float embeddings, got {x.dtype}")
         if x.shape[1] == 0 or x.shape[2] == 0: raise ValueError(f"TDA expects sequences of at least one element of size >= 1, got {tuple(x.shape)}")
-        if not torch.isfinite(x).all(): raise ValueError("TDA got embeddings with NaN or inf: the model diverged or its inputs are broken")
+        if checking_values() and not torch.isfinite(x).all(): raise ValueError("TDA got embeddings with NaN or inf: the model diverged or its inputs are broken")
         return x.gather(1, self.permutations(x, lengths)[..., None].expand_as(x))
 
 # %% ../nbs/02_losses.ipynb #a532fb74
