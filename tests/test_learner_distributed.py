@@ -100,7 +100,8 @@ def test_distrib_ctx_matches_single_process():
         np.testing.assert_allclose(v[1:], valid[1:], rtol=1e-5)
 
 
-# A whole epoch: the loss curve of 2 processes is the loss curve of one process on the same global batches.
+# A whole epoch: the loss curve of 2 processes is the loss curve of one process on the same global batches, and no step
+# makes a pickled collective (`all_gather_object`).
 N_EPOCH_VIDEOS = 72  # 54 training windows: 27 per rank, in batches of 8, 8, 8 and 3
 
 class BatchLosses:
@@ -121,8 +122,12 @@ def epoch_worker(rank, port, root, q):
     try:
         import fastai.distributed  # noqa: F401 (Learner.distrib_ctx)
         learn = learner(Path(root)); cb = BatchLosses(); learn.add_cb(cb)
-        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-        q.put(pickle.dumps((rank, (cb.losses, [p.detach().clone() for p in learn.model.parameters()]))))
+        pickled, gather_object = [], torch.distributed.all_gather_object  # count the pickled collectives of the epoch
+        torch.distributed.all_gather_object = lambda *a, **k: (pickled.append(1), gather_object(*a, **k))[1]
+        try:
+            with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+        finally: torch.distributed.all_gather_object = gather_object
+        q.put(pickle.dumps((rank, (cb.losses, [p.detach().clone() for p in learn.model.parameters()], len(pickled)))))
     except Exception:
         import traceback; q.put(pickle.dumps((rank, traceback.format_exc())))
     finally: torch.distributed.destroy_process_group()
@@ -149,7 +154,8 @@ def test_an_epoch_matches_single_process():
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert len(cb.losses) == nb > 1
     for r in range(WORLD):
-        losses, params = res[r]
+        losses, params, pickled = res[r]
+        assert pickled == 0, f'rank {r}: {pickled} all_gather_object calls in the epoch (a pickled collective per step stalls it)'
         np.testing.assert_allclose(losses, cb.losses, rtol=1e-4)   # the loss curve, batch by batch (float32 sums in another order)
         # the weights after 4 Adam steps: float32 sums in another order; where a gradient is ~0, Adam's first steps (about
         # lr * sign(g)) can flip, so a few weights in 10^5 differ by up to a few lr

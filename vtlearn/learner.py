@@ -19,7 +19,7 @@ from fastai.callback.schedule import *
 from fastai.callback.progress import ProgressCallback
 from fastai.torch_core import params, rank_distrib
 from .losses import S2DTWLoss, TDA, world
-from .align import s2dtw_alignment, check_pair, seq_mask
+from .align import s2dtw_alignment, check_pair, seq_mask, unchecked
 from .metrics import retrieval_metrics_for, sequence_similarity
 from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
 from .models.text import create_text_encoder
@@ -51,11 +51,20 @@ class ContrastiveLoss(nn.Module):
         return self.loss(v, t, vl, tl)
 
 class ContrastiveCallback(Callback):
-    "Makes the batch's `SeqLengths` (its last input) the target, so fastai computes and backpropagates the loss."
+    "Makes the batch's `SeqLengths` (its last input) the target, so fastai computes and backpropagates the loss; a NaN or infinite training loss raises at the end of its epoch."
     order = -20
     def __init__(self): super().__init__()
+    def before_train(self): self.nonfinite = None
     def before_batch(self):
         if not self.learn.yb: self.learn.yb = (self.learn.xb[-1],)
+    def after_loss(self):
+        if not self.training: return
+        bad = ~torch.isfinite(self.learn.loss.detach())  # kept on the device: the step reads nothing on the host
+        self.nonfinite = bad if self.nonfinite is None else self.nonfinite | bad
+    def after_train(self):  # before the epoch's checkpoint is written (its callback runs after this one)
+        if self.nonfinite is not None and bool(self.nonfinite):
+            raise ValueError(f"the training loss was NaN or infinite in epoch {self.epoch}: a NaN or infinite input, lengths "
+                             "outside the padded size, or a learning rate so high that the embeddings overflowed")
 
 # %% ../nbs/07_learner.ipynb #fe0da3b9
 class TDACallback(Callback):
@@ -100,12 +109,12 @@ class VTDistributedTrainer(DistributedTrainer):
     def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else GlooDistributedDL(dl, device=self.learn.model.device)
 
 # %% ../nbs/07_learner.ipynb #07b98cb3
-def _mean_cross_cosine(x:Tensor, mask:Tensor) -> float:
-    "Mean cosine between the real rows of different samples: `x` (B, N, D) L2-normalised, `mask` (B, N)."
-    e = x[mask].double()
-    owner = torch.arange(len(x), device=x.device)[:, None].expand_as(mask)[mask]
-    other = owner[:, None] != owner[None]
-    return (e @ e.T)[other].mean().item() if other.any() else float('nan')
+def _mean_cross_cosine(x:Tensor, mask:Tensor) -> Tensor:
+    "Mean cosine between the real rows of different samples, on the device: `x` (B, N, D) L2-normalised, `mask` (B, N); NaN without such a pair."
+    x = x.double() * mask[..., None]
+    per, n = x.sum(1), mask.sum(1).double()  # each sample's sum of rows, and its number of rows
+    total = per.sum(0)
+    return (total @ total - (per * per).sum()) / (n.sum() ** 2 - (n * n).sum())  # all pairs, less those within a sample
 
 # %% ../nbs/07_learner.ipynb #30653372
 class HealthCallback(Callback):
@@ -115,25 +124,27 @@ class HealthCallback(Callback):
                  tol:float=0.02, # Relative distance to log(B) that counts as "near"
                 ): self.patience, self.tol = patience, tol
     def before_fit(self): self.history, self.warned = [], False
-    def before_epoch(self): self.sums, self.n = torch.zeros(5, dtype=torch.float64), 0  # validation batches' sums
+    def before_epoch(self): self.sums, self.n = None, 0  # validation batches' sums, on the device
     def after_batch(self):
         (v, t), lens = self.learn.pred, self.learn.yb[0]
         v, t, vl, tl = v.detach(), t.detach(), lens[:, 0].as_subclass(Tensor), lens[:, 1].as_subclass(Tensor)
         mv, mt = seq_mask(vl, v.shape[1]), seq_mask(tl, t.shape[1])
-        kept = [float('nan')] * 2
-        try: H = getattr(self.learn.loss_func, 'loss', self.learn.loss_func).alignment(v, t, vl, tl)  # the hard path's cells
+        nan = v.new_tensor(float('nan'), dtype=torch.float64)
+        try:  # the batch was checked by the step: no host reads here, one per epoch
+            with unchecked(): H = getattr(self.learn.loss_func, 'loss', self.learn.loss_func).alignment(v, t, vl, tl)  # the hard path's cells
         except (AttributeError, TypeError): H = None  # no alignment: MIL-NCE, InfoNCE
-        if H is not None: kept = [(H.any(1).sum() / tl.sum()).item() * len(v), (H.any(2).sum() / vl.sum()).item() * len(v)]
-        v, t = v.double(), t.double()
-        vt = (v[mv].mean(0) @ t[mt].mean(0)).item()  # mean cosine over every (clip, caption) pair: the means' dot product
-        self.sums += torch.tensor([*kept, _mean_cross_cosine(v, mv) * len(v), _mean_cross_cosine(t, mt) * len(v), vt * len(v)])
-        self.n += len(v)
+        kept = [nan, nan] if H is None else [H.any(1).sum() / tl.sum(), H.any(2).sum() / vl.sum()]
+        v, t = v.double() * mv[..., None], t.double() * mt[..., None]
+        vt = v.sum((0, 1)) @ t.sum((0, 1)) / (mv.sum() * mt.sum())  # mean cosine over every (clip, caption) pair
+        s = torch.stack([*kept, _mean_cross_cosine(v, mv), _mean_cross_cosine(t, mt), vt]).double() * len(v)
+        self.sums, self.n = s if self.sums is None else self.sums + s, self.n + len(v)
 
     def after_epoch(self):
         vals = self.recorder.values
         if not vals or not len(vals[-1]): return  # an epoch skipped (a resumed fit's `start_epoch`) records nothing
-        rec = dict(zip(('captions_kept', 'clips_kept', 'cos_video', 'cos_text', 'cos_video_text'), (self.sums / max(self.n, 1)).tolist()))
-        self.history.append(dict(epoch=self.epoch, train_loss=float(vals[-1][0]), **(rec if self.n else {k: float('nan') for k in rec})))
+        means = (self.sums / self.n).tolist() if self.n else [float('nan')] * 5  # the epoch's one host read
+        rec = dict(zip(('captions_kept', 'clips_kept', 'cos_video', 'cos_text', 'cos_video_text'), means))
+        self.history.append(dict(epoch=self.epoch, train_loss=float(vals[-1][0]), **rec))
         B = self.dls.train.bs * world()[1]
         recent = [h['train_loss'] for h in self.history[-self.patience:]]
         if (not self.warned and len(recent) == self.patience and B > 1 and
@@ -166,11 +177,14 @@ def vt_splitter(model:VideoTextModel) -> list:
 
 # %% ../nbs/07_learner.ipynb #6ce66ecc
 class ParallelLearner(Learner):
-    "A fastai `Learner` whose `distrib_ctx` trains data parallel on CPUs (gloo) as on GPUs (NCCL)."
+    "A fastai `Learner` whose `distrib_ctx` trains data parallel on CPUs (gloo) as on GPUs (NCCL), and whose steps read nothing on the host."
     def __init__(self, dls:DataLoaders, # The data
                  model:nn.Module, # The model
                  **kwargs, # Passed to fastai's `Learner` (`loss_func`, `opt_func`, `metrics`, `cbs`, `splitter`...)
                 ): super().__init__(dls, model, **kwargs)
+
+    def _do_one_batch(self):
+        with unchecked(): super()._do_one_batch()  # the DataLoaders checked the data: no value check syncs inside the step
 
     def to_distributed(self, sync_bn:bool=True, # Synchronise the batch-norm statistics across processes
                        **kwargs, # Passed to `VTDistributedTrainer`
