@@ -4,7 +4,9 @@
 
 # %% ../../nbs/05_models.core.ipynb #22e1b7e6
 from __future__ import annotations
-import functools, importlib, inspect, math
+import functools, importlib, inspect, math, os, socket
+from contextlib import contextmanager, nullcontext
+from urllib.parse import urlparse
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
@@ -149,25 +151,43 @@ def _load_weights(model:nn.Module, path:Path):
     model.load_state_dict({k: v for k, v in sd.items() if k in own})
 
 # %% ../../nbs/05_models.core.ipynb #a4412bd8
+def _hub_reachable(timeout:float=3.) -> bool:
+    "Whether the Hugging Face Hub (`HF_ENDPOINT`, default huggingface.co) accepts a connection within `timeout` seconds."
+    url = urlparse(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co')
+    try: socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close(); return True
+    except (OSError, ValueError): return False
+
+@contextmanager
+def _cache_only_when_offline():
+    "timm's weights from the Hugging Face cache alone when the Hub cannot be reached: a missing file fails at once, not after ~50 s of retries."
+    import huggingface_hub.constants as hc
+    old = hc.HF_HUB_OFFLINE
+    hc.HF_HUB_OFFLINE = old or not _hub_reachable()
+    try: yield
+    finally: hc.HF_HUB_OFFLINE = old
+
 @configurable(reset={'pretrained': False})
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
     def __init__(self, arch:str='resnet18', # Any timm model name (e.g. 'test_convnext' for a fast CPU demo)
                  out_dim:int=EMBED_DIM, # Embedding size D
                  temporal:str='mean', # 'mean', 'conv' (temporal convolution) or 'attn' (attention pooling)
-                 pretrained:bool|str|Path=False, # True: timm's weights (must be cached: no download here); or a local weights file
+                 pretrained:bool|str|Path=False, # True: timm's weights (downloaded, or from the Hugging Face cache when the Hub cannot be reached); or a local weights file
                  freeze_backbone:bool=False, # Train only the temporal module and the projection
                  **kwargs, # Passed to `timm.create_model`
                 ):
         super().__init__()
-        try: self.backbone = timm.create_model(arch, pretrained=pretrained is True, num_classes=0, **kwargs)
+        try:
+            with _cache_only_when_offline() if pretrained is True else nullcontext():
+                self.backbone = timm.create_model(arch, pretrained=pretrained is True, num_classes=0, **kwargs)
         except RuntimeError as e:
             if 'unknown model' in str(e).lower(): raise ValueError(f"unknown timm model {arch!r}") from e
             raise
         except Exception as e:
             if pretrained is True:
-                raise RuntimeError(f"timm's pretrained weights for {arch!r} are not available offline ({type(e).__name__}): "
-                                   "put them in the Hugging Face cache, or pass pretrained=<path to a weights file>") from e
+                raise RuntimeError(f"timm's pretrained weights for {arch!r} are not available offline ({type(e).__name__}): they are not in "
+                                   "the Hugging Face cache" + ('' if _hub_reachable() else ', and the Hub cannot be reached') +
+                                   ": put them in the cache, or pass pretrained=<path to a weights file>") from e
             raise
         if isinstance(pretrained, (str, Path)): _load_weights(self.backbone, pretrained)
         self.freeze_backbone = freeze_backbone
