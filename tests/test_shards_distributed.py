@@ -23,7 +23,7 @@ def worker(rank, port, root, q):
     warnings.filterwarnings('ignore')
     torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
     try:
-        from vtlearn.learner import GlooDistributedDL  # fastai's DistributedDL, broadcasting on the CPU under gloo
+        from vtlearn.distributed import GlooDistributedDL  # fastai's DistributedDL, broadcasting on the CPU under gloo
         from vtlearn.data.core import VideoTextDataLoaders
         import vtlearn.data.shards  # noqa: F401 (VideoTextDataLoaders.from_shards)
         dls = VideoTextDataLoaders.from_shards(Path(root)/'shards', seed=0, bs=3, valid_pct=0.2, num_workers=2, buffer=4)

@@ -25,6 +25,8 @@ from .models.text import *
 from .models.s3d import *
 from .metrics import *
 from .learner import *
+from .distributed import *
+from .callback.progress import *
 from .pretrain import *
 from .pretrained import *
 from .extract import *

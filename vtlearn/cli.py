@@ -33,7 +33,8 @@ def _pretrained(a):
 # %% ../nbs/10a_cli.ipynb #a8352493
 def _pretrain(a, console):
     from vtlearn.synth import synth_howto, synth_files
-    from vtlearn.pretrain import pretrain, rich_progress
+    from vtlearn.pretrain import pretrain
+    from vtlearn.callback.progress import rich_progress
     from vtlearn.pretrained import save_pretrained
     noise = {k: v for d in a.noise for k, v in d.items()}
     if noise and not a.synth: raise ValueError('--noise sets the narration of SynthHowTo: it needs --synth')
@@ -63,7 +64,7 @@ def _eval(a, console):
         console.print(f'wrote {a.out}')
 
 def _finetune(a, console):
-    from vtlearn.pretrain import rich_progress
+    from vtlearn.callback.progress import rich_progress
     from vtlearn.finetune import finetune_dataset
     with rich_progress(console) as prog:
         _, res = finetune_dataset(_pretrained(a), a.task, a.format, a.csv, video_root=a.videos, feature_root=a.features,
@@ -86,7 +87,7 @@ def _bench(a, console):
 
 def _features(a, console):
     from vtlearn.extract import extract_features
-    from vtlearn.pretrain import rich_progress
+    from vtlearn.callback.progress import rich_progress
     with rich_progress(console) as prog:
         r = extract_features(a.videos, a.out, arch=a.arch, weights=a.weights, n_frames=a.n_frames, size=a.size,
                              num_workers=a.workers, device=a.device, progress=prog)
@@ -98,7 +99,7 @@ def _shard(a, console):
 
 def _ablate(a, console):
     from vtlearn.experiments import ablate, ablation_report
-    from vtlearn.pretrain import rich_progress
+    from vtlearn.callback.progress import rich_progress
     with rich_progress(console) as prog:
         rows = ablate(losses=tuple(a.losses), tda=tuple(x == 'on' for x in a.tda), noise=tuple(a.noise), seeds=tuple(a.seeds), size=a.size,
                       epochs=a.epochs, progress=prog, log=a.out/'runs.json', loss_kwargs={k: v for d in a.loss_args for k, v in d.items()},

@@ -21,7 +21,8 @@ from .data.video import decode_clip
 from .data.core import clip_spans
 from .data.formats import Segment, VideoItem, read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner
-from .pretrain import pretrain, fit_quietly, rich_progress, is_log
+from .pretrain import pretrain
+from .callback.progress import quietly, rich_progress, is_log
 from .pretrained import save_pretrained, load_pretrained
 from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader, segment_items
 from .finetune import action_dls, action_learner, retrieval_dls, retrieval_learner
@@ -340,13 +341,14 @@ def demo(out:str|Path='vtlearn-demo', # Folder for the model, results and plots
         res = {name: evaluate_synth(m, root) for name, m in (('untrained', untrained), ('pretrained', learn.model))}
         adls = action_dls(tr, te, f.ucf_features, bs=16)
         for name, m in (('untrained', untrained), ('pretrained', learn.model)):
-            res[name]['UCF linear probe accuracy'] = 100 * _accuracy(fit_quietly(action_learner(adls, m, linear_probe=True), 'fit_one_cycle', 10, 1e-2,
-                                                                   progress=prog, description=f'linear probe ({name})'))
+            probe = action_learner(adls, m, linear_probe=True)
+            with quietly(probe, prog, f'linear probe ({name})'): probe.fit_one_cycle(10, 1e-2)
+            res[name]['UCF linear probe accuracy'] = 100 * _accuracy(probe)
         test = lambda m: evaluate_retrieval(m, yc[half:], f.features)['t2v_R@1']
         bs = max(2, min(32, sum(len(it.segments) for it in yc[:half]) // 2))
         ft = retrieval_learner(retrieval_dls(yc[:half], learn, f.features, valid_items=yc[half:], bs=bs), learn)
         before = test(learn.model)
-        fit_quietly(ft, 'fine_tune', 5 if quick else 10, 1e-3, progress=prog, description='fine-tuning for retrieval')
+        with quietly(ft, prog, 'fine-tuning for retrieval'): ft.fine_tune(5 if quick else 10, 1e-3)
         res['fine-tuned'] = {'YouCook2 half t2v R@1, zero-shot': before, 'YouCook2 half t2v R@1, fine-tuned': test(ft.model),
                              'chance': 100 / sum(len(it.segments) for it in yc[half:])}
     save_pretrained(learn, out/'model')

@@ -16,8 +16,9 @@ from fastai.torch_core import params, rank_distrib
 from .models.core import configurable, FeatureEncoder
 from .losses import InfoNCELoss
 from .metrics import retrieval_metrics_for
-from .learner import VTLearner, ParallelLearner, vt_learner
-from .pretrain import fit_quietly, init_distributed, data_parallel
+from .learner import VTLearner, vt_learner
+from .distributed import ParallelLearner, init_distributed, data_parallel
+from .callback.progress import quietly
 from .data.formats import read_dataset
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
                                check_items, VideoTextDL, FeatureSeq)
@@ -175,8 +176,7 @@ def finetune_dataset(pretrained, # The pretrained model, or anything `load_pretr
         valid = read_dataset(fmt, valid_csv, video_root) if valid_csv else None
         learn = retrieval_learner(retrieval_dls(read_dataset(fmt, csv, video_root), pretrained, feature_root, valid, bs=bs, **kwargs), pretrained)
     else: raise ValueError(f"task must be 'retrieval' or 'action', got {task!r}")
-    with data_parallel(learn):
-        fit_quietly(learn, 'fit_one_cycle' if linear_probe else 'fine_tune', epochs, lr, progress=progress, description='fine-tuning')
+    with data_parallel(learn), quietly(learn, progress, 'fine-tuning'): (learn.fit_one_cycle if linear_probe else learn.fine_tune)(epochs, lr)
     with learn.no_bar(): res = dict(zip(learn.recorder.metric_names[3:-1], learn.validate()[1:]))
     if task == 'action': res['accuracy'] *= 100  # in %, as the evaluations
     if out is not None and not rank_distrib():

@@ -6,19 +6,17 @@
 from __future__ import annotations
 import inspect, math, warnings
 import torch, torch.nn as nn
-import torch.distributed as dist
 from torch import Tensor
 from fastcore.foundation import L
 from fastcore.basics import ifnone, store_attr
 from fastcore.meta import delegates
-from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner, Metric
+from fastai.learner import Metric
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *
-from fastai.callback.progress import ProgressCallback
-from fastai.torch_core import params, rank_distrib
-from .losses import S2DTWLoss, TDA, world
+from fastai.torch_core import params
+from .losses import S2DTWLoss, TDA
+from .distributed import world, ParallelLearner
 from .align import s2dtw_alignment, check_pair, seq_mask, unchecked
 from .metrics import retrieval_metrics_for, sequence_similarity
 from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
@@ -27,9 +25,8 @@ from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 from .data.text import CaptionTokenizer
 
 # %% auto #0
-__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'GlooDistributedDL',
-           'VTDistributedTrainer', 'HealthCallback', 'vt_splitter', 'ParallelLearner', 'VTLearner', 'create_vt_model',
-           'vt_learner']
+__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'HealthCallback', 'vt_splitter',
+           'VTLearner', 'create_vt_model', 'vt_learner']
 
 # %% ../nbs/07_learner.ipynb #131db297
 class ContrastiveLoss(nn.Module):
@@ -92,21 +89,6 @@ class AlignmentCallback(Callback):
         if ax is None: _, ax = plt.subplots(figsize=(4, 4))
         ax.imshow(self.history[-1], cmap='viridis'); ax.set_xlabel('caption'); ax.set_ylabel('clip'); ax.set_title(title)
         return ax
-
-# %% ../nbs/07_learner.ipynb #54697ebf
-class GlooDistributedDL(DistributedDL):
-    "fastai's `DistributedDL`, broadcasting the sample order on the device of the process group's backend (CUDA for NCCL, the CPU for gloo)."
-    def _broadcast(self, t, rank):
-        t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-        dist.broadcast(t, rank)
-        return t.cpu().tolist()
-
-class VTDistributedTrainer(DistributedTrainer):
-    "fastai's `DistributedTrainer`, wrapping the DataLoaders in `GlooDistributedDL`: data parallel on CPUs (gloo) and GPUs (NCCL)."
-    def __init__(self, sync_bn:bool=True, # Synchronise the batch-norm statistics across processes
-                 **kwargs, # Passed to `DistributedTrainer` and accelerate's `Accelerator` (e.g. `gradient_accumulation_steps`)
-                ): super().__init__(sync_bn, **kwargs)
-    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else GlooDistributedDL(dl, device=self.learn.model.device)
 
 # %% ../nbs/07_learner.ipynb #07b98cb3
 def _mean_cross_cosine(x:Tensor, mask:Tensor) -> Tensor:
@@ -174,25 +156,6 @@ def vt_splitter(model:VideoTextModel) -> list:
     body = {id(p) for n, m in model.named_modules() if n.split('.')[-1] in ('backbone', 'bert') for p in m.parameters()}
     ps = [p for p in model.parameters() if id(p) not in frozen]
     return [[p for p in ps if id(p) in body], [p for p in ps if id(p) not in body]]
-
-# %% ../nbs/07_learner.ipynb #6ce66ecc
-class ParallelLearner(Learner):
-    "A fastai `Learner` whose `distrib_ctx` trains data parallel on CPUs (gloo) as on GPUs (NCCL), and whose steps read nothing on the host."
-    def __init__(self, dls:DataLoaders, # The data
-                 model:nn.Module, # The model
-                 **kwargs, # Passed to fastai's `Learner` (`loss_func`, `opt_func`, `metrics`, `cbs`, `splitter`...)
-                ): super().__init__(dls, model, **kwargs)
-
-    def _do_one_batch(self):
-        with unchecked(): super()._do_one_batch()  # the DataLoaders checked the data: no value check syncs inside the step
-
-    def to_distributed(self, sync_bn:bool=True, # Synchronise the batch-norm statistics across processes
-                       **kwargs, # Passed to `VTDistributedTrainer`
-                      ):
-        "fastai's `to_distributed` (what `distrib_ctx` calls), with `VTDistributedTrainer`: gloo works as NCCL does."
-        self.add_cb(VTDistributedTrainer(sync_bn, **kwargs))
-        if rank_distrib(): self.remove_cb(ProgressCallback)
-        return self
 
 # %% ../nbs/07_learner.ipynb #df5f63ff
 class VTLearner(ParallelLearner):

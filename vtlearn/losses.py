@@ -9,18 +9,15 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask, checking_values
+from .distributed import world
 from .dropdtw import drop_dtw_pairwise, drop_dtw_alignment
 
 # %% auto #0
-__all__ = ['world', 'all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss',
-           'masked_mean', 'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA',
-           'list_losses', 'create_loss']
+__all__ = ['all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss', 'masked_mean',
+           'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses',
+           'create_loss']
 
 # %% ../nbs/02_losses.ipynb #487e912f
-def world() -> tuple[int, int]:
-    "(rank, world size) of the default process group, or (0, 1) outside distributed training."
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.bool)
 _DTYPE_CODES = {d: i for i, d in enumerate(_DTYPES)}
 

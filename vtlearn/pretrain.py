@@ -4,14 +4,11 @@
 
 # %% ../nbs/07a_pretrain.ipynb #0e3ee9e5
 from __future__ import annotations
-import hashlib, inspect, os, random, time, zlib
-from contextlib import nullcontext
+import hashlib, inspect, os, random, zlib
 from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-import torch.distributed as dist
-from rich.console import Console
 from rich.progress import Progress
 from fastai.callback.core import Callback
 from fastai.torch_core import set_seed, rank_distrib, num_distrib
@@ -22,47 +19,12 @@ from .losses import create_loss, list_losses
 from .data.core import VideoTextDataLoaders
 from .data.shards import from_shards  # VideoTextDataLoaders.from_shards
 from .learner import vt_learner, VTLearner
+from .distributed import init_distributed, data_parallel
+from .callback.progress import quietly
 from .models.core import EMBED_DIM
 
 # %% auto #0
-__all__ = ['is_log', 'rich_progress', 'RichProgress', 'fit_quietly', 'EpochSeed', 'EpochCheckpoint', 'load_checkpoint',
-           'init_distributed', 'data_parallel', 'pretrain']
-
-# %% ../nbs/07a_pretrain.ipynb #5e3d476e
-def is_log(console:Console) -> bool:
-    "Whether `console` writes to a log (a file or a pipe: CI, `nohup`, `!vtlearn`) rather than a terminal or a notebook."
-    return not (console.is_terminal or console.is_jupyter)
-
-def rich_progress(console:Console) -> Progress:
-    "A rich progress display, live on a terminal; in a log, none (`RichProgress` prints a plain line per epoch instead)."
-    return Progress(console=console, disable=is_log(console) or rank_distrib() > 0)
-
-class RichProgress(Callback):
-    "Epochs of a fit on a `rich` progress bar, with the smoothed training loss; in a log, a plain line per epoch (loss, time). Rank 0 only."
-    order = 70
-    def __init__(self, progress:Progress, description:str='training'): self.progress, self.description = progress, description
-    def before_fit(self): self.task, self.t0 = self.progress.add_task(self.description, total=self.n_epoch), time.time()
-    def before_epoch(self): self.t_epoch, self.trained = time.time(), False
-    def after_train(self): self.trained = True
-    def after_epoch(self):
-        if not self.trained: self.progress.update(self.task, advance=1); return  # an epoch a resumed fit skips
-        loss = float(self.smooth_loss)
-        self.progress.update(self.task, advance=1, description=f'{self.description} (loss {loss:.3f})')
-        if is_log(self.progress.console) and rank_distrib() == 0:
-            self.progress.console.print(f'{self.description}: epoch {self.epoch + 1}/{self.n_epoch}, loss {loss:.3f}, '
-                                        f'{time.time() - self.t_epoch:.1f} s ({time.time() - self.t0:.0f} s in all)', highlight=False)
-
-def fit_quietly(learn:Learner, # Any fastai `Learner`
-                how:str, # The method: 'fit_one_cycle', 'fine_tune', 'fit'...
-                *args, # Its arguments (epochs, learning rate...)
-                progress:Progress|None=None, # Show the epochs on this rich progress (or print a line per epoch in a log)
-                description:str='training', # The progress bar's label
-                **kwargs, # Its keyword arguments
-               ) -> Learner:
-    "`learn.<how>(*args, **kwargs)` without fastai's bar and table: silent, or on a rich progress."
-    cbs = [RichProgress(progress, description)] if progress is not None else []
-    with learn.no_bar(), learn.no_logging(): getattr(learn, how)(*args, cbs=cbs + list(kwargs.pop('cbs', [])), **kwargs)
-    return learn
+__all__ = ['EpochSeed', 'EpochCheckpoint', 'load_checkpoint', 'pretrain']
 
 # %% ../nbs/07a_pretrain.ipynb #14f4f556
 class EpochSeed(Callback):
@@ -135,21 +97,6 @@ def load_checkpoint(learn:Learner, # The learner to restore (built as the one th
     except (RuntimeError, KeyError, ValueError, IndexError, TypeError) as e: raise bad(f"it does not fit this model ({str(e)[:150]})") from None
     return state['epoch'] + 1
 
-# %% ../nbs/07a_pretrain.ipynb #ae4e85c8
-def init_distributed() -> bool:
-    "In a process launched by `torchrun` or `accelerate launch` (WORLD_SIZE > 1): join the process group (NCCL on GPUs, gloo on CPUs) once. Whether data parallel."
-    if num_distrib() <= 1: return False
-    if not dist.is_initialized():
-        if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-    return True
-
-def data_parallel(learn:Learner): # A learner built in every process
-    "fastai's `distrib_ctx` for `learn` in a launched process group (on CPUs too); nothing in a single process."
-    if not init_distributed(): return nullcontext()
-    cuda = torch.cuda.is_available()
-    return learn.distrib_ctx(sync_bn=cuda, cpu=not cuda)
-
 # %% ../nbs/07a_pretrain.ipynb #0da2b6d1
 _LEARNER_ARGS = set(inspect.signature(vt_learner).parameters) - {'dls', 'loss_func', 'tda', 'out_dim', 'cbs', 'kwargs'}
 
@@ -193,7 +140,6 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
     start = load_checkpoint(learn, checkpoints, epochs) if resume else 0
     # with checkpoints, each epoch is seeded from (seed, epoch, rank): a resumed run repeats the rest exactly
     cbs = ([EpochSeed(seed), EpochCheckpoint(checkpoints)] if checkpoints is not None else []) + list(cbs or [])
-    with data_parallel(learn):
-        fit_quietly(learn, 'fit_one_cycle', epochs, lr, progress=progress, start_epoch=start, cbs=cbs,
-                    description=f'pretraining with {loss}' + (' + TDA' if tda else ''))
+    with data_parallel(learn), quietly(learn, progress, f'pretraining with {loss}' + (' + TDA' if tda else '')):
+        learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=cbs)
     return learn
