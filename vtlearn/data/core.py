@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from fastcore.basics import store_attr
+from fastcore.meta import delegates
 from fasttransform import Transform
 from fastai.torch_core import TensorBase
 from fastai.data.block import DataBlock, TransformBlock
@@ -404,8 +405,9 @@ class VideoTextDataLoaders(DataLoaders):
         return res
 
     @classmethod
-    def from_howto100m(cls, csv_path:str|Path, # CSV with a `video_path` column
-                       caption_dir:str|Path, # Folder of `<video_id>.json` captions (or one combined JSON file)
+    @delegates(from_items.__func__, keep=True, but=['features', 'feature_fps'])
+    def from_howto100m(cls, csv_path:str|Path|None, # CSV with a `video_path` column; `None`: every video with captions
+                       caption_dir:str|Path, # Folder of `<video_id>.json` captions, or one caption file (`read_caption_file`)
                        video_root:str|Path, # Folder of the videos
                        **kwargs, # Passed to `from_items`
                       ):
@@ -414,8 +416,9 @@ class VideoTextDataLoaders(DataLoaders):
         return cls.from_items(items, **kwargs)
 
     @classmethod
-    def from_features(cls, csv_path:str|Path, # CSV with a `video_path` column (the ids are its stems)
-                      caption_dir:str|Path, # Folder of `<video_id>.json` captions (or one combined JSON file)
+    @delegates(from_items.__func__, keep=True, but=['features', 'feature_fps'])
+    def from_features(cls, csv_path:str|Path|None, # CSV with a `video_path` column (the ids are its stems); `None`: every video with captions
+                      caption_dir:str|Path, # Folder of `<video_id>.json` captions, or one caption file (`read_caption_file`)
                       feature_root:str|Path, # Folder of `<video_id>.npy` feature arrays, (time, F)
                       feature_fps:float=1., # Feature vectors per second
                       **kwargs, # Passed to `from_items`
