@@ -12,9 +12,9 @@ from .kernels import load_kernel, kernel_available
 
 # %% auto #0
 __all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'unchecked', 'checking_values',
-           'check_lengths', 'check_number', 'check_params', 'check_pair', 'seq_mask', 'check_backend',
-           'resolve_backend', 'pair_costs', 'dtw_from_costs', 'soft_dtw', 's2dtw', 's2dtw_pairwise',
-           'soft_dtw_pairwise', 's2dtw_alignment', 'show_alignment']
+           'check_lengths', 'check_number', 'check_params', 'check_pair', 'check_backend', 'resolve_backend',
+           'pair_costs', 'dtw_from_costs', 'soft_dtw', 's2dtw', 's2dtw_pairwise', 'soft_dtw_pairwise',
+           's2dtw_alignment', 'show_alignment']
 
 # %% ../nbs/01_align.ipynb #9a704830
 def softmin(x:Tensor, # Values, reduced over `dim`; `+inf` entries drop out
@@ -154,13 +154,6 @@ def check_pair(video:Tensor, # (Bv, N, D) clip embeddings
     return (check_lengths(video_lengths, video.shape[0], video.shape[1], video.device, 'video_lengths'),
             check_lengths(text_lengths, text.shape[0], text.shape[1], video.device, 'text_lengths'))
 
-
-# %% ../nbs/01_align.ipynb #8c4e3d37
-def seq_mask(lengths:Tensor, # (B,) numbers of real positions
-             n:int, # Sequence length
-            ) -> Tensor: # (B, n) bool, True on the real positions
-    "Mask of the real (non-padding) positions of sequences."
-    return torch.arange(n, device=lengths.device)[None] < lengths[:, None]
 
 # %% ../nbs/01_align.ipynb #f0800bab
 _BACKENDS = ('auto', 'cpu', 'cuda', 'triton', 'reference')

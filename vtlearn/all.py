@@ -9,6 +9,7 @@ __all__ = []
 from fastai.basics import *
 from fastai.callback.all import *
 from fastai.distributed import *
+from .torch_core import *
 from .kernels import *
 from .align import *
 from .dropdtw import *

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import torch, torch.nn.functional as F
 from torch import Tensor
-from .align import softmin, check_pair, check_number, seq_mask, pair_costs
+from .align import softmin, check_pair, check_number, pair_costs
+from .torch_core import seq_mask
 
 # %% auto #0
 __all__ = ['BIG', 'drop_costs', 'drop_dtw_from_costs', 'drop_dtw', 'drop_dtw_pairwise', 'drop_dtw_alignment']

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_experiments.ipynb #2f424f15
 from __future__ import annotations
-import json, math, os, statistics, time
+import json, math, statistics, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -22,6 +22,7 @@ from .data.core import clip_spans
 from .data.formats import Segment, VideoItem, read_youcook2, read_msrvtt, read_crosstask, read_crosstask_steps, read_action_csv
 from .learner import vt_learner
 from .pretrain import pretrain
+from .torch_core import atomic_file
 from .callback.progress import quietly, rich_progress, is_log
 from .pretrained import save_pretrained, load_pretrained
 from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader, segment_items
@@ -183,7 +184,7 @@ def ablate(losses:tuple=tuple(list_losses()), # Losses: names of `list_losses()`
                          **{'valid t2v R@1': metrics.get('t2v_R@1', math.nan)}))
         if log:  # atomic: an interrupted ablation resumes from the runs it finished
             Path(log).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(log).with_suffix('.tmp'); tmp.write_text(json.dumps(list({**done, **{key(r): r for r in rows}}.values()), indent=1)); os.replace(tmp, log)
+            with atomic_file(log) as tmp: tmp.write_text(json.dumps(list({**done, **{key(r): r for r in rows}}.values()), indent=1))
         if task is not None:
             what = f'{nlab} noise, {llab}{" + TDA" if t else ""}, seed {s}'
             progress.update(task, advance=1, description=f'ablation: {what}')

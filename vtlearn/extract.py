@@ -13,6 +13,7 @@ from torch.utils.data import Dataset, DataLoader
 import timm
 from .data.video import VIDEO_EXTS, VideoError, _open, _decode_frames, clip_times, video_info
 from .data.formats import DataReport
+from .torch_core import atomic_file
 from .models.core import _load_weights
 from .models.s3d import S3D, _read_checkpoint
 
@@ -87,9 +88,7 @@ def _done(f:Path) -> bool:
 def _save(f:Path, a:np.ndarray):
     "Write `a` whole or not at all: a temporary file in the same folder, then a rename."
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f'.{f.name}.tmp')
-    with open(tmp, 'wb') as fh: np.save(fh, a)
-    os.replace(tmp, f)
+    with atomic_file(f) as tmp, open(tmp, 'wb') as fh: np.save(fh, a)
 
 # %% ../nbs/05c_extract.ipynb #93337d1f
 def video_files(root:str|Path, # A folder of videos (sub-folders included), or one video file

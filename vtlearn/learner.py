@@ -17,7 +17,8 @@ from fastai.callback.schedule import *
 from fastai.torch_core import params
 from .losses import S2DTWLoss, TDA
 from .distributed import world, ParallelLearner
-from .align import s2dtw_alignment, check_pair, seq_mask, unchecked
+from .align import s2dtw_alignment, check_pair, unchecked
+from .torch_core import seq_mask
 from .metrics import retrieval_metrics_for, sequence_similarity
 from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
 from .models.text import create_text_encoder

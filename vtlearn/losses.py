@@ -8,14 +8,14 @@ import functools, math, numbers
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
-from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, seq_mask, checking_values
+from .align import s2dtw_pairwise, soft_dtw_pairwise, s2dtw_alignment, check_pair, check_params, check_number, check_backend, check_lengths, pair_costs, dtw_from_costs, checking_values
+from .torch_core import seq_mask, masked_mean
 from .distributed import world
 from .dropdtw import drop_dtw_pairwise, drop_dtw_alignment
 
 # %% auto #0
-__all__ = ['all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss', 'masked_mean',
-           'InfoNCELoss', 'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses',
-           'create_loss']
+__all__ = ['all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss', 'InfoNCELoss',
+           'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses', 'create_loss']
 
 # %% ../nbs/02_losses.ipynb #487e912f
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.bool)
@@ -204,13 +204,6 @@ class DropDTWLoss(SeqContrastiveLoss):
     def _path(self, video, text, video_lengths, text_lengths):
         return drop_dtw_alignment(video, text, keep_percentile=self.keep_percentile, video_lengths=video_lengths,
                                   text_lengths=text_lengths, hard=True)
-
-# %% ../nbs/02_losses.ipynb #cc1c50d6
-def masked_mean(x:Tensor, # (B, N, D) padded sequences
-                lengths:Tensor, # (B,) numbers of real positions
-               ) -> Tensor: # (B, D) means
-    "Mean over the real positions of each sequence."
-    return (x * seq_mask(lengths, x.shape[1]).to(x.dtype)[..., None]).sum(1) / lengths[:, None].to(x.dtype)
 
 # %% ../nbs/02_losses.ipynb #11402938
 class InfoNCELoss(SeqContrastiveLoss):

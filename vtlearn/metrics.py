@@ -9,7 +9,7 @@ from torch import Tensor
 from fastai.learner import Metric
 from .align import s2dtw_pairwise
 from .align import check_lengths
-from .losses import masked_mean
+from .torch_core import masked_mean
 
 # %% auto #0
 __all__ = ['retrieval_ranks', 'retrieval_metrics', 'sequence_similarity', 'RetrievalMetric', 'retrieval_metrics_for',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_pretrain.ipynb #0e3ee9e5
 from __future__ import annotations
-import hashlib, inspect, os, random, zlib
+import hashlib, inspect, random, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from .data.shards import from_shards  # VideoTextDataLoaders.from_shards
 from .learner import vt_learner, VTLearner
 from .distributed import init_distributed, data_parallel
 from .callback.progress import quietly
+from .torch_core import atomic_file
 from .models.core import EMBED_DIM
 
 # %% auto #0
@@ -66,8 +67,7 @@ class EpochCheckpoint(Callback):
                      epoch=self.epoch, n_epoch=self.n_epoch)
         state['sha256'] = _state_digest(state)
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder/f'.{_CKPT}.{os.getpid()}'
-        torch.save(state, tmp); os.replace(tmp, self.folder/_CKPT)
+        with atomic_file(self.folder/_CKPT) as tmp: torch.save(state, tmp)
 
 # %% ../nbs/07a_pretrain.ipynb #ce876f43
 def load_checkpoint(learn:Learner, # The learner to restore (built as the one that wrote the checkpoint)

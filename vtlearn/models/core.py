@@ -11,7 +11,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import timm
-from ..align import seq_mask  # the mask of the real positions of padded sequences
+from ..torch_core import seq_mask  # the mask of the real positions of padded sequences
 
 # %% auto #0
 __all__ = ['EMBED_DIM', 'configurable', 'jsonable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool',
