@@ -7,7 +7,7 @@
    cache): its CUDA kernels must be registered for the three operators, and called (through the dispatcher's CUDA key)
    with the arguments vtlearn passes they must get as far as the kernel's own argument check ("cost must be a CUDA
    tensor"), which catches link errors and schema mismatches.
-Exits 0 with a message when nvcc is missing."""
+The two run at once, each on its own core. Exits 0 with a message when nvcc is missing."""
 import os, shutil, subprocess, sys, sysconfig, tempfile, time
 from pathlib import Path
 
@@ -68,8 +68,8 @@ def compile_check(nvcc, tmp):
     return 0
 
 
-def link_check(tmp):
-    "Build and import through vtlearn; give the linker a libcudart.so when the toolkit has none (pip's CUDA runtime)."
+def start_link_check(tmp):
+    "Start building and importing through vtlearn, in a process of its own; give the linker a libcudart.so when the toolkit has none (pip's CUDA runtime)."
     env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(Path(tmp) / 'ext'), TORCH_CUDA_ARCH_LIST='9.0')
     try:
         import nvidia
@@ -77,12 +77,16 @@ def link_check(tmp):
         (Path(tmp) / 'lib').mkdir(); (Path(tmp) / 'lib' / 'libcudart.so').symlink_to(rt)
         env['LIBRARY_PATH'] = os.pathsep.join(filter(None, [str(Path(tmp) / 'lib'), env.get('LIBRARY_PATH')]))
     except (ImportError, StopIteration): pass
-    t0 = time.time()
-    res = subprocess.run([sys.executable, '-c', CALLS], env=env, capture_output=True, text=True, cwd=ROOT)
-    out = '\n'.join(l for l in (res.stderr + res.stdout).strip().splitlines() if 'No CUDA runtime is found' not in l)
+    return subprocess.Popen([sys.executable, '-c', CALLS], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT), time.time()
+
+
+def finish_link_check(started):
+    "Wait for the build and import started by `start_link_check`, and report it."
+    proc, t0 = started
+    out = '\n'.join(l for l in proc.communicate()[0].strip().splitlines() if 'No CUDA runtime is found' not in l)
     print(out)
-    if res.returncode != 0:
-        print(f'FAILED: building or calling the CUDA extension (exit {res.returncode}, {time.time() - t0:.1f} s)', file=sys.stderr)
+    if proc.returncode != 0:
+        print(f'FAILED: building or calling the CUDA extension (exit {proc.returncode}, {time.time() - t0:.1f} s)', file=sys.stderr)
         return 1
     print(f'   ({time.time() - t0:.1f} s)')
     return 0
@@ -93,8 +97,10 @@ def main():
     if nvcc is None:
         print('SKIP: nvcc not found (set CUDA_HOME or put nvcc on PATH); CUDA kernel not compile-checked')
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        return compile_check(nvcc, tmp) or link_check(tmp)
+    with tempfile.TemporaryDirectory() as tmp:  # the two builds are independent: each on its own core
+        link = start_link_check(tmp)
+        compiled = compile_check(nvcc, tmp)
+        return finish_link_check(link) or compiled
 
 
 if __name__ == '__main__':
