@@ -405,6 +405,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'vtlearn.extract._Chunks.__len__': ('extract.html#_chunks.__len__', 'vtlearn/extract.py'),
                                  'vtlearn.extract._crop': ('extract.html#_crop', 'vtlearn/extract.py'),
                                  'vtlearn.extract._done': ('extract.html#_done', 'vtlearn/extract.py'),
+                                 'vtlearn.extract._meta': ('extract.html#_meta', 'vtlearn/extract.py'),
                                  'vtlearn.extract._rows': ('extract.html#_rows', 'vtlearn/extract.py'),
                                  'vtlearn.extract._save': ('extract.html#_save', 'vtlearn/extract.py'),
                                  'vtlearn.extract.extract_features': ('extract.html#extract_features', 'vtlearn/extract.py'),

@@ -18,7 +18,7 @@ from .models.core import _load_weights
 from .models.s3d import S3D, _read_checkpoint
 
 # %% auto #0
-__all__ = ['ClipFeatures', 'video_files', 'extract_features']
+__all__ = ['MAX_HOURS', 'ClipFeatures', 'video_files', 'extract_features']
 
 # %% ../nbs/05c_extract.ipynb #14eac3e7
 class ClipFeatures(nn.Module):
@@ -58,6 +58,9 @@ class ClipFeatures(nn.Module):
         return self.net(x.flatten(0, 1)).view(B, T, -1).mean(1).float()
 
 # %% ../nbs/05c_extract.ipynb #88a13ca6
+MAX_HOURS = 24  # a video claiming to be longer is refused before its rows are planned (a header is not to be trusted)
+_MAX_META = 1 << 16  # bytes of a features.json
+
 def _rows(duration:float, fps:float) -> int: return max(1, math.ceil(duration * fps - 1e-6))  # the last row may be a partial second
 
 def _crop(a:np.ndarray, size:int) -> np.ndarray:
@@ -91,6 +94,12 @@ def _save(f:Path, a:np.ndarray):
     with atomic_file(f) as tmp, open(tmp, 'wb') as fh: np.save(fh, a)
 
 # %% ../nbs/05c_extract.ipynb #93337d1f
+def _meta(f:Path) -> dict:
+    "The settings an earlier extraction wrote to `f` (`features.json`), read only when small and well formed."
+    if f.stat().st_size > _MAX_META: raise ValueError(f"{f} is not a vtlearn features.json: {f.stat().st_size} bytes")
+    try: return json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{f} is not a vtlearn features.json: {e}") from e
+
 def video_files(root:str|Path, # A folder of videos (sub-folders included), or one video file
                ) -> list: # (video id, path) pairs, the id the path relative to `root` without its extension
     "The video files under `root`, in a stable order, with the ids that name their feature files."
@@ -117,7 +126,7 @@ def extract_features(videos:str|Path, # A folder of videos (sub-folders included
     if not fps > 0: raise ValueError(f"fps must be > 0, got {fps!r}")
     n_frames, size, out = n_frames or (16 if net.arch == 's3d' else 4), size or net.size, Path(out)
     meta = dict(arch=net.arch, weights=Path(weights).name if weights else None, fps=fps, n_frames=n_frames, size=size, dim=net.dim)
-    if (out/'features.json').is_file() and (old := json.loads((out/'features.json').read_text())) != meta:
+    if (out/'features.json').is_file() and (old := _meta(out/'features.json')) != meta:
         raise ValueError(f"{out} holds features extracted otherwise ({old}), not as asked ({meta}): "
                          "features of two extractions cannot be trained on together; choose another folder")
     out.mkdir(parents=True, exist_ok=True); (out/'features.json').write_text(json.dumps(meta, indent=1))
@@ -126,7 +135,9 @@ def extract_features(videos:str|Path, # A folder of videos (sub-folders included
     report, jobs, ends, done = DataReport(f"extract_features({Path(videos).name})"), [], {}, 0
     for vid, path in files:
         if _done(out/f'{vid}.npy'): done += 1; continue
-        try: info = video_info(path)
+        try:
+            info = video_info(path)
+            if not 0 < info['duration'] <= MAX_HOURS * 3600: raise ValueError(f"it claims to last {info['duration']:.0f} s (at most {MAX_HOURS} h)")
         except (VideoError, OSError, ValueError) as e: report.add('bad_video', vid, str(e), action='skipped'); continue
         ends[vid] = n = _rows(info['duration'], fps)
         jobs += [(vid, path, info, r, min(r + chunk, n)) for r in range(0, n, chunk)]
