@@ -5,7 +5,7 @@
 # %% ../../nbs/05_models.core.ipynb #22e1b7e6
 from __future__ import annotations
 import functools, importlib, inspect, math, os, socket
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from urllib.parse import urlparse
 from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -158,11 +158,11 @@ def _hub_reachable(timeout:float=3.) -> bool:
     except (OSError, ValueError): return False
 
 @contextmanager
-def _cache_only_when_offline():
-    "timm's weights from the Hugging Face cache alone when the Hub cannot be reached: a missing file fails at once, not after ~50 s of retries."
+def _cache_only(on:bool):
+    "With `on`, timm's weights come from the Hugging Face cache alone: a missing file fails at once, not after ~50 s of retries."
     import huggingface_hub.constants as hc
     old = hc.HF_HUB_OFFLINE
-    hc.HF_HUB_OFFLINE = old or not _hub_reachable()
+    hc.HF_HUB_OFFLINE = old or on
     try: yield
     finally: hc.HF_HUB_OFFLINE = old
 
@@ -177,8 +177,9 @@ class TimmVideoEncoder(nn.Module):
                  **kwargs, # Passed to `timm.create_model`
                 ):
         super().__init__()
+        reachable = pretrained is not True or _hub_reachable()  # probed once, only when the Hub's weights are asked for
         try:
-            with _cache_only_when_offline() if pretrained is True else nullcontext():
+            with _cache_only(not reachable):
                 self.backbone = timm.create_model(arch, pretrained=pretrained is True, num_classes=0, **kwargs)
         except RuntimeError as e:
             if 'unknown model' in str(e).lower(): raise ValueError(f"unknown timm model {arch!r}") from e
@@ -186,7 +187,7 @@ class TimmVideoEncoder(nn.Module):
         except Exception as e:
             if pretrained is True:
                 raise RuntimeError(f"timm's pretrained weights for {arch!r} are not available offline ({type(e).__name__}): they are not in "
-                                   "the Hugging Face cache" + ('' if _hub_reachable() else ', and the Hub cannot be reached') +
+                                   "the Hugging Face cache" + ('' if reachable else ', and the Hub cannot be reached') +
                                    ": put them in the cache, or pass pretrained=<path to a weights file>") from e
             raise
         if isinstance(pretrained, (str, Path)): _load_weights(self.backbone, pretrained)
