@@ -650,6 +650,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'vtlearn.models.s3d._space_to_depth': ('models.s3d.html#_space_to_depth', 'vtlearn/models/s3d.py'),
                                     'vtlearn.models.s3d._tf_same_pad': ('models.s3d.html#_tf_same_pad', 'vtlearn/models/s3d.py'),
                                     'vtlearn.models.s3d._to_published': ('models.s3d.html#_to_published', 'vtlearn/models/s3d.py'),
+                                    'vtlearn.models.s3d._uses_space_to_depth': ( 'models.s3d.html#_uses_space_to_depth',
+                                                                                 'vtlearn/models/s3d.py'),
                                     'vtlearn.models.s3d.load_published': ('models.s3d.html#load_published', 'vtlearn/models/s3d.py')},
             'vtlearn.models.text': { 'vtlearn.models.text.MiniLMEncoder': ('models.text.html#minilmencoder', 'vtlearn/models/text.py'),
                                      'vtlearn.models.text.MiniLMEncoder.__init__': ( 'models.text.html#minilmencoder.__init__',

@@ -15,7 +15,7 @@ from .data.video import VIDEO_EXTS, VideoError, _open, _decode_frames, clip_time
 from .data.formats import DataReport
 from .torch_core import atomic_file
 from .models.core import _load_weights
-from .models.s3d import S3D, _read_checkpoint
+from .models.s3d import S3D, _read_checkpoint, _uses_space_to_depth
 
 # %% auto #0
 __all__ = ['MAX_HOURS', 'ClipFeatures', 'video_files', 'extract_features']
@@ -33,8 +33,7 @@ class ClipFeatures(nn.Module):
                 raise FileNotFoundError("arch='s3d' needs the published weights: weights=s3d_howto100m.pth (MIL-NCE, "
                                         "https://github.com/antoine77340/S3D_HowTo100M) or pretrained.pth.tar (VT-TWINS)")
             sd = {k: v for k, v in _read_checkpoint(Path(weights), True).items() if not k.startswith('text_module.')}
-            conv1 = sd.get('conv1.conv1.weight')
-            self.net = S3D(space_to_depth=conv1 is None or conv1.shape[1] == 24)
+            self.net = S3D(space_to_depth=_uses_space_to_depth(sd, True))
             try: self.net.load_state_dict(sd)
             except RuntimeError as e: raise ValueError(f"{weights} is not an S3D-G checkpoint: {str(e).splitlines()[0]}") from e
             self.dim, self.size, mean, std = 1024, 224, (0., 0., 0.), (1., 1., 1.)  # S3D takes [0, 1] RGB

@@ -286,6 +286,11 @@ def _check_checkpoint(sd:dict, expected:dict, ckpt, name:str):
         raise ValueError(f"{ckpt} does not fit the published {name} model (S3D-G + word2vec sentence encoder): "
                          f"{show('missing keys', missing)}; {show('unexpected keys', unexpected)}; {show('shape mismatches', shapes)}")
 
+def _uses_space_to_depth(sd:dict, default:bool) -> bool:
+    "Whether a checkpoint's S3D was trained with the space-to-depth stem: 24 input channels in `conv1`, 3 for the classic one."
+    conv1 = sd.get('conv1.conv1.weight')
+    return {24: True, 3: False}.get(conv1.shape[1], default) if isinstance(conv1, Tensor) and conv1.dim() == 5 else default
+
 def load_published(name:str, # 'mil-nce' (S3D_HowTo100M's `s3d_howto100m.pth`) or 'vt-twins' (VT-TWINS' `pretrained.pth.tar`)
                    path:str|Path, # A folder holding the checkpoint and its word list, or the checkpoint file (the word list beside it)
                    max_tokens:int|None=None, # Words per caption, for the tokenizer and the encoder; `None`: 16 ('mil-nce') or 20 ('vt-twins')
@@ -300,8 +305,7 @@ def load_published(name:str, # 'mil-nce' (S3D_HowTo100M's `s3d_howto100m.pth`) o
     spec = _PUBLISHED[name]
     ckpt, words = _published_files(name, path)
     sd = _read_checkpoint(ckpt, weights_only)
-    conv1 = sd.get('conv1.conv1.weight')  # the stem it was trained with: 24 input channels for space-to-depth, 3 for the classic one
-    s2d = {24: True, 3: False}.get(conv1.shape[1], spec['space_to_depth']) if conv1 is not None and conv1.dim() == 5 else spec['space_to_depth']
+    s2d = _uses_space_to_depth(sd, spec['space_to_depth'])  # the stem it was trained with
     max_tokens = spec['max_tokens'] if max_tokens is None else max_tokens
     model = S3DTwoTower(S3DVideoEncoder(S3D(space_to_depth=s2d), window, mean, std), Word2VecEncoder(max_words=max_tokens))
     _check_checkpoint(sd, model.state_dict(), ckpt, name)
