@@ -192,50 +192,13 @@ def resolve_backend(backend:str, # 'auto', 'cpu', 'cuda', 'triton' or 'reference
     return backend
 
 
-# %% ../nbs/01_align.ipynb #9acfa330
-def _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
-    "Fake (meta) kernel of `dtw_forward`: the distances' shape, `(Bv, Bt)` or `(B,)`."
-    return cost.new_empty((cost.shape[0], cost.shape[2]) if pairwise else (cost.shape[0],))
-
-def _fake_forward_backward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
-    "Fake kernel of `dtw_forward_backward`: the distances, and each pair's gradient in the cost's shape (contiguous)."
-    return _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold), cost.new_empty(cost.shape)
-
-def _fake_backward(cost, video_lengths, text_lengths, grad_out, pairwise, plain, gamma, smooth_gamma, threshold, alignment):
-    "Fake kernel of `dtw_backward`: a gradient in the cost's shape (contiguous)."
-    return cost.new_empty(cost.shape)
-
-# %% ../nbs/01_align.ipynb #db852787
-def _setup_context(ctx, inputs, output):
-    "Training: `dtw_forward_backward` gave the distances and each pair's gradient `dD/dcost` in one pass; keep the gradient."
-    ctx.pairwise = inputs[3]
-    ctx.save_for_backward(output[1])
-    ctx.mark_non_differentiable(output[1])
-
-def _backward(ctx, grad_out, _):
-    "Scale each pair's block of `dD/dcost` by its `grad_out`: the forward DP does not run again."
-    if torch.is_grad_enabled():  # create_graph=True: the kernels' gradient would silently count as a constant
-        raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
-    grad, = ctx.saved_tensors
-    go = grad_out.to(grad.dtype)
-    return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
-
 # %% ../nbs/01_align.ipynb #cb8b58fe
 _OPS = {'cpu': 'dtw_', 'cuda': 'dtw_', 'triton': 'triton_dtw_'}  # operator names: the prefix, then forward, forward_backward, backward
 
-def _register(kind):
-    "Register the fake kernels and the autograd formula of `kind`'s operators (once: the CPU and CUDA kernels share them)."
-    p = f'vtlearn::{_OPS[kind]}'
-    if kind != 'triton' and torch._C._dispatch_has_kernel_for_dispatch_key(p + 'forward_backward', 'Autograd'): return
-    torch.library.register_fake(p + 'forward', _fake_forward)
-    torch.library.register_fake(p + 'forward_backward', _fake_forward_backward)
-    torch.library.register_fake(p + 'backward', _fake_backward)
-    torch.library.register_autograd(p + 'forward_backward', _backward, setup_context=_setup_context)
-
 @torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing
 def _ready(kind:str) -> bool:
-    "Load `kind`'s kernel (building it on first use) and register its operators' Python parts."
-    load_kernel(kind); _register(kind)
+    "Load `kind`'s kernel (which registers its operators' fake kernels and autograd formula)."
+    load_kernel(kind)
     return True
 
 def _op(kind, name):

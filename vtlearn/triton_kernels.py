@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_triton.ipynb #dceeea60
 from __future__ import annotations
-import functools, importlib.util, math, os
+import functools, importlib, importlib.util, math, os
 from pathlib import Path
 import torch
 import triton
@@ -293,8 +293,7 @@ def forward_backward(cost:torch.Tensor, # Costs, as in `forward`
 
 # %% ../nbs/00a_triton.ipynb #7eeb96df
 # The same three entry points as PyTorch operators, torch.ops.vtlearn.triton_dtw_forward, ..._backward and
-# ..._forward_backward, with the compiled kernels' schemas (vtlearn.align gives them the same fake kernels and autograd
-# formula). Their own names, not a Triton kernel of the compiled operators: those already have the CPU and CUDA keys,
+# ..._forward_backward, with the compiled kernels' schemas, fake kernels and autograd formula (`register_ops`). Their own names, not a Triton kernel of the compiled operators: those already have the CPU and CUDA keys,
 # and Triton runs on the same devices. The guard: this file is loaded a second time for Triton's interpreter.
 _SCHEMA = ('(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, float smooth_gamma, '
            'float threshold{}) -> {}')
@@ -303,3 +302,4 @@ if not hasattr(torch.ops.vtlearn, 'triton_dtw_forward'):
     torch.library.custom_op('vtlearn::triton_dtw_backward', backward, mutates_args=(),
                             schema=_SCHEMA.format(', bool alignment', 'Tensor').replace('Tensor text_lengths,', 'Tensor text_lengths, Tensor grad_out,'))
     torch.library.custom_op('vtlearn::triton_dtw_forward_backward', forward_backward, mutates_args=(), schema=_SCHEMA.format('', '(Tensor, Tensor)'))
+    importlib.import_module('vtlearn.kernels').register_ops('triton_dtw_')  # absolute: this file also loads as a top-level module

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <cmath>
+#include "s2dtw_layout.h"
 
 #ifdef __CUDACC__
 #define VT_HD __host__ __device__ __forceinline__
@@ -140,9 +141,7 @@ template <typename T> struct PairDP {
 
 // Which (video, text) pair a flat pair index p is, and where its cost block starts.
 // pairwise: p = a * Bt + b over all Bv x Bt pairs of a (Bv, N, Bt, M) cost; paired: a = b = p over (B, N, M).
-struct PairIndex {
-  bool pairwise; int64_t Bt, sA, sB, sI, sJ;  // strides of the video index, text index, rows, columns
-  const int64_t* vlen; const int64_t* tlen;
+struct PairIndex : ::vt::PairLayout {
   VT_HD int64_t a(int64_t p) const { return pairwise ? p / Bt : p; }
   VT_HD int64_t b(int64_t p) const { return pairwise ? p % Bt : p; }
   VT_HD int64_t base(int64_t p) const { return a(p) * sA + (pairwise ? b(p) * sB : 0); }

@@ -1,5 +1,5 @@
 // CUDA kernel of S2DTW / soft-DTW, float32 and float64: the CUDA kernels of the operators vtlearn::dtw_forward,
-// dtw_backward and dtw_forward_backward, whose schemas s2dtw_cpu.cpp defines (load it first).
+// dtw_backward and dtw_forward_backward, whose schemas s2dtw_cpu.cpp (in the same library) defines.
 // Schedule: a *team* of lanes per pair (vt::run_team in s2dtw_cell.h: anti-diagonals in parallel, a team
 // sync between them). Teams of 8/16/32 lanes are tiles of a warp (__syncwarp on the tile's mask), teams of
 // 64/128/256 lanes are a whole block (__syncthreads); the planner (s2dtw_plan.h) picks the size. The workspace
@@ -7,22 +7,27 @@
 // reuse pair after pair. s2dtw_emu.cpp runs this schedule on the host, so that it is tested without a GPU.
 // Environment overrides, for tests and tuning: VTLEARN_S2DTW_TEAM=8..256 forces the team size,
 // VTLEARN_S2DTW_GLOBAL=1 forces the global-memory workspace.
-// Lean includes (not torch/extension.h, the whole C++ frontend): they halve the build time.
-#include <ATen/core/Tensor.h>
-#include <ATen/Dispatch.h>
-#include <ATen/ops/empty.h>
-#include <torch/library.h>
-// c10 headers only: ATen/cuda/CUDAContext.h would pull in cuBLAS/cuSPARSE headers, absent from minimal toolkits.
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
+// LibTorch's stable ABI only (s2dtw_host.h), and the CUDA runtime API.
+#include <torch/csrc/stable/accelerator.h>
+#include <cuda_runtime.h>
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include "s2dtw_host.h"
 #include "s2dtw_plan.h"
 
+// The current stream, from the stable C shim (shim.h declares it only where USE_CUDA is defined: building torch itself).
+extern "C" AOTITorchError aoti_torch_get_current_cuda_stream(int32_t device_index, void** ret_stream);
+
 namespace {
+
+using vt::Tensor;
+
+#define VT_CUDA_CHECK(expr)                                                                           \
+  do {                                                                                                \
+    const cudaError_t vt_err = (expr);                                                                \
+    STD_TORCH_CHECK(vt_err == cudaSuccess, "CUDA error: ", cudaGetErrorString(vt_err), " (", #expr, ")"); \
+  } while (0)
 
 template <int TS> struct DeviceTeam {
   static constexpr int size = TS;
@@ -49,7 +54,7 @@ using vt::DevInfo;
 using vt::Plan;
 
 DevInfo dev_info(int device) {
-  auto get = [device](cudaDeviceAttr a) { int v = 0; C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, device)); return v; };
+  auto get = [device](cudaDeviceAttr a) { int v = 0; VT_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, device)); return v; };
   // Resident threads at 64 registers a thread, the kernels' launch bounds.
   const int threads = std::min(get(cudaDevAttrMaxThreadsPerMultiProcessor), get(cudaDevAttrMaxRegistersPerMultiprocessor) / 64);
   return {get(cudaDevAttrMultiProcessorCount), get(cudaDevAttrMaxSharedMemoryPerMultiprocessor),
@@ -68,71 +73,72 @@ void launch(const vt::TeamJob<T>& job, const Plan& pl, T* ws, cudaStream_t strea
   const size_t smem = pl.global ? 0 : (size_t)pl.tpb * pl.stride * sizeof(T);
   if (!pl.global) {
     if (smem > 48 * 1024)
-      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+      VT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    VT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                         (int)cudaSharedmemCarveoutMaxShared));
   }
   kernel<<<(unsigned)pl.blocks, pl.tpb * TS, smem, stream>>>(job, ws, pl.stride);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  VT_CUDA_CHECK(cudaGetLastError());
 }
 
 template <bool BWD, typename T>
-void run(const vt::TeamJob<T>& job, const at::Tensor& cost) {
+void run(const vt::TeamJob<T>& job, const Tensor& cost) {
   int force_ts = env_int("VTLEARN_S2DTW_TEAM");
   if ((force_ts & (force_ts - 1)) != 0 || force_ts < 8 || force_ts > 256) force_ts = 0;  // not a valid team size
   const Plan pl = vt::plan_job(dev_info(cost.get_device()), job, BWD, force_ts, env_int("VTLEARN_S2DTW_GLOBAL") != 0);
-  TORCH_CHECK(pl.ts > 0, "s2dtw_cuda: no launch configuration found");
-  at::Tensor ws;
-  if (pl.global) ws = at::empty({pl.blocks * pl.tpb * pl.stride}, cost.options());
-  T* wp = pl.global ? ws.data_ptr<T>() : nullptr;
-  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  STD_TORCH_CHECK(pl.ts > 0, "s2dtw_cuda: no launch configuration found");
+  Tensor ws;
+  if (pl.global) ws = vt::new_empty(cost, {pl.blocks * pl.tpb * pl.stride});
+  T* wp = pl.global ? ws.mutable_data_ptr<T>() : nullptr;
+  void* stream = nullptr;
+  STD_TORCH_CHECK(aoti_torch_get_current_cuda_stream(cost.get_device_index(), &stream) == AOTI_TORCH_SUCCESS, "no current CUDA stream");
   switch (pl.ts) {
-    case 8: launch<T, 8, BWD>(job, pl, wp, stream); break;
-    case 16: launch<T, 16, BWD>(job, pl, wp, stream); break;
-    case 32: launch<T, 32, BWD>(job, pl, wp, stream); break;
-    case 64: launch<T, 64, BWD>(job, pl, wp, stream); break;
-    case 128: launch<T, 128, BWD>(job, pl, wp, stream); break;
-    default: launch<T, 256, BWD>(job, pl, wp, stream); break;
+    case 8: launch<T, 8, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
+    case 16: launch<T, 16, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
+    case 32: launch<T, 32, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
+    case 64: launch<T, 64, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
+    case 128: launch<T, 128, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
+    default: launch<T, 256, BWD>(job, pl, wp, static_cast<cudaStream_t>(stream)); break;
   }
 }  // ws is freed here, after the launch: the caching allocator keeps it for this stream until the kernel is done
 
-void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise) {
+void check_args(const Tensor& cost, const Tensor& vlen, const Tensor& tlen, bool pairwise) {
   vt::check_common(cost, vlen, tlen, pairwise);
-  TORCH_CHECK(cost.is_cuda(), "cost must be a CUDA tensor");
+  STD_TORCH_CHECK(cost.is_cuda(), "cost must be a CUDA tensor");
   const int64_t N = cost.size(1), M = cost.size(pairwise ? 3 : 2);
-  TORCH_CHECK(vt::grid_elems(N, M, false) + N * M < INT_MAX, "sequences too long for s2dtw_cuda: ", N, " x ", M);
+  STD_TORCH_CHECK(vt::grid_elems(N, M, false) + N * M < INT_MAX, "sequences too long for s2dtw_cuda: ", N, " x ", M);
 }
 
 // Runs a job of the team schedule on the GPU of cost.
-auto launcher(const at::Tensor& cost) { return [&cost](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); }; }
+auto launcher(const Tensor& cost) { return [&cost](const auto& job, auto bwd) { run<decltype(bwd)::value>(job, cost); }; }
 
-at::Tensor dtw_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise, bool plain,
+Tensor dtw_forward(Tensor cost, Tensor vlen, Tensor tlen, bool pairwise, bool plain,
                        double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
-  const c10::cuda::CUDAGuard guard(cost.device());
+  const torch::stable::accelerator::DeviceGuard guard(cost.get_device_index());
   return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false, launcher(cost));
 }
 
-at::Tensor dtw_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out,
+Tensor dtw_backward(Tensor cost, Tensor vlen, Tensor tlen, Tensor grad_out,
                         bool pairwise, bool plain, double gamma, double smooth_gamma, double tau, bool alignment) {
   check_args(cost, vlen, tlen, pairwise);
-  const c10::cuda::CUDAGuard guard(cost.device());
+  const torch::stable::accelerator::DeviceGuard guard(cost.get_device_index());
   return vt::team_backward(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, false,
                            launcher(cost));
 }
 
-std::tuple<at::Tensor, at::Tensor> dtw_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
+std::tuple<Tensor, Tensor> dtw_forward_backward(Tensor cost, Tensor vlen, Tensor tlen, bool pairwise,
                                                         bool plain, double gamma, double smooth_gamma, double tau) {
   check_args(cost, vlen, tlen, pairwise);
-  const c10::cuda::CUDAGuard guard(cost.device());
+  const torch::stable::accelerator::DeviceGuard guard(cost.get_device_index());
   return vt::team_forward_backward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, false, launcher(cost));
 }
 
 }  // namespace
 
-// Only the CUDA kernels: the schemas are defined once, by TORCH_LIBRARY(vtlearn) in s2dtw_cpu.cpp.
-TORCH_LIBRARY_IMPL(vtlearn, CUDA, m) {
-  m.impl("dtw_forward", &dtw_forward);
-  m.impl("dtw_forward_backward", &dtw_forward_backward);
-  m.impl("dtw_backward", &dtw_backward);
+// Only the CUDA kernels: the schemas are defined once, by STABLE_TORCH_LIBRARY(vtlearn) in s2dtw_cpu.cpp.
+STABLE_TORCH_LIBRARY_IMPL(vtlearn, CUDA, m) {
+  m.impl("dtw_forward", TORCH_BOX(&dtw_forward));
+  m.impl("dtw_forward_backward", TORCH_BOX(&dtw_forward_backward));
+  m.impl("dtw_backward", TORCH_BOX(&dtw_backward));
 }

@@ -9,6 +9,7 @@
 // written (the memory starts as NaN), that every output entry is written (outputs start as NaN), and that all
 // lanes of a team meet at the same syncs.
 #include <ATen/core/Tensor.h>
+#include <torch/csrc/inductor/aoti_torch/utils.h>
 #include <torch/csrc/utils/pybind.h>
 #include <ucontext.h>
 #include <algorithm>
@@ -22,6 +23,10 @@
 #include "s2dtw_plan.h"
 
 namespace {
+
+// The kernels' host glue speaks the stable ABI (s2dtw_host.h); this test tool is a pybind11 module of at::Tensors.
+vt::Tensor st(const at::Tensor& x) { return vt::Tensor(torch::aot_inductor::new_tensor_handle(at::Tensor(x))); }
+at::Tensor at_(const vt::Tensor& x) { return *torch::aot_inductor::tensor_handle_to_tensor_pointer(x.get()); }
 
 constexpr int kGuard = 64;                // guard cells after the memory of the teams
 constexpr size_t kStack = 64 * 1024;      // fiber stack of one lane
@@ -154,7 +159,7 @@ vt::DevInfo dev_info(const std::vector<int64_t>& d) {
 }
 
 void check_args(const at::Tensor& cost, const at::Tensor& vlen, const at::Tensor& tlen, bool pairwise, int64_t team) {
-  vt::check_common(cost, vlen, tlen, pairwise);
+  vt::check_common(st(cost), st(vlen), st(tlen), pairwise);
   TORCH_CHECK(cost.is_cpu(), "the emulator takes CPU tensors");
   TORCH_CHECK(team == 0 || (team >= 8 && team <= 256 && (team & (team - 1)) == 0), "team must be 0 or 8, 16, ..., 256");
 }
@@ -170,16 +175,16 @@ at::Tensor emu_forward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool p
                        double smooth_gamma, double tau, std::vector<int64_t> device, int64_t team, bool global,
                        int64_t order, int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
-  return vt::team_forward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, true,
-                          emulator(device, team, global, order, seed, drop_sync));
+  return at_(vt::team_forward(st(cost), st(vlen), st(tlen), pairwise, plain, gamma, smooth_gamma, tau, true,
+                              emulator(device, team, global, order, seed, drop_sync)));
 }
 
 at::Tensor emu_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, at::Tensor grad_out, bool pairwise, bool plain,
                         double gamma, double smooth_gamma, double tau, bool alignment, std::vector<int64_t> device,
                         int64_t team, bool global, int64_t order, int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
-  return vt::team_backward(cost, vlen, tlen, grad_out, pairwise, plain, gamma, smooth_gamma, tau, alignment, true,
-                           emulator(device, team, global, order, seed, drop_sync));
+  return at_(vt::team_backward(st(cost), st(vlen), st(tlen), st(grad_out), pairwise, plain, gamma, smooth_gamma, tau,
+                               alignment, true, emulator(device, team, global, order, seed, drop_sync)));
 }
 
 std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Tensor vlen, at::Tensor tlen, bool pairwise,
@@ -187,8 +192,9 @@ std::tuple<at::Tensor, at::Tensor> emu_forward_backward(at::Tensor cost, at::Ten
                                                         std::vector<int64_t> device, int64_t team, bool global, int64_t order,
                                                         int64_t seed, int64_t drop_sync) {
   check_args(cost, vlen, tlen, pairwise, team);
-  return vt::team_forward_backward(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, true,
-                                   emulator(device, team, global, order, seed, drop_sync));
+  auto [value, grad] = vt::team_forward_backward(st(cost), st(vlen), st(tlen), pairwise, plain, gamma, smooth_gamma, tau,
+                                                 true, emulator(device, team, global, order, seed, drop_sync));
+  return {at_(value), at_(grad)};
 }
 
 // The launch the CUDA kernel would make: (team size, teams per block, global memory, stride, blocks).
