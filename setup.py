@@ -1,9 +1,10 @@
 # Packaging: all metadata comes from settings.ini (the single source of truth).
-# VTLEARN_BUILD_KERNELS=1 pip install . (or -e .) also compiles the S2DTW kernels ahead of time, as vtlearn._C_cpu and,
-# where nvcc and a CUDA build of torch are found, vtlearn._C_cuda; vtlearn.kernels.load_kernel loads them when their stamp
-# (the sources' hash and the torch version) matches, and otherwise compiles on first use, the default. Without the flag
-# this file does not import torch.
-import hashlib, os
+# `pip install .` (or -e .) compiles the S2DTW kernels ahead of time into one extension, vtlearn._C: the CPU kernel
+# always, the CUDA kernel too where nvcc and a CUDA build of torch are found (VTLEARN_CUDA=0 skips it; GPUs then run the
+# Triton kernels). It uses LibTorch's stable ABI only (Python's limited API: an abi3 file), so one build serves every
+# torch from TORCH_FLOOR on. Without torch in the build environment (pip's --no-build-isolation before torch is
+# installed) it builds no extension, and vtlearn compiles the kernels on first use instead.
+import os
 from configparser import ConfigParser
 from pathlib import Path
 import setuptools
@@ -14,35 +15,30 @@ cfg = cfg['DEFAULT']
 reqs = cfg.get('requirements', '').split()
 dev_reqs = cfg.get('dev_requirements', '').split()
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
+TORCH_FLOOR = '0x020a000000000000'  # torch 2.10: the stable ABI's ops the kernels call (vtlearn.kernels passes the same)
 
 
-def kernel_extensions():
-    "The extensions and the build command when VTLEARN_BUILD_KERNELS is set, else nothing (and no torch import)."
-    if os.environ.get('VTLEARN_BUILD_KERNELS', '') in ('', '0'): return {}
-    import torch
+def kernel_extension():
+    "The vtlearn._C extension and its build command, or nothing where torch cannot be imported."
+    try: import torch
+    except ImportError:
+        print('vtlearn: torch is not importable while building: no compiled kernels now, they will compile on first use')
+        return {}
     from torch.utils import cpp_extension as ce
     csrc = Path('vtlearn/csrc')
-    srcs = {'cpu': ['s2dtw_cpu.cpp'], 'cuda': ['s2dtw_cuda.cu']}  # as vtlearn.kernels._srcs
-    host = ['-O3', '-fopenmp', '-march=native']  # as vtlearn.kernels._cflags' first flag set
-    exts = [ce.CppExtension('vtlearn._C_cpu', [str(csrc / s) for s in srcs['cpu']], include_dirs=[str(csrc.resolve())],
-                            extra_compile_args=host, extra_link_args=['-fopenmp'])]
-    if torch.version.cuda and ce.CUDA_HOME and os.environ['VTLEARN_BUILD_KERNELS'] != 'cpu':  # =cpu: the CPU kernel only
-        exts.append(ce.CUDAExtension('vtlearn._C_cuda', [str(csrc / s) for s in srcs['cuda']], include_dirs=[str(csrc.resolve())],
-                                     extra_compile_args={'cxx': host, 'nvcc': ['-O3', '-lineinfo']}, extra_link_args=['-fopenmp']))
-
-    def stamp(kind):  # as vtlearn.kernels._aot_stamp
-        h = hashlib.sha1()
-        for f in sorted(csrc.glob('*.h')) + [csrc / s for s in srcs[kind]]: h.update(f.read_bytes())
-        return f'{h.hexdigest()} torch-{torch.__version__}'
-
-    class BuildExt(ce.BuildExtension):
-        def run(self):
-            super().run()
-            for ext in self.extensions:  # next to the module: in build/ (for the wheel), and in the source with --inplace
-                kind, out = ext.name.rsplit('_', 1)[1], Path(self.build_lib) / 'vtlearn'
-                for d in {out, *([Path('vtlearn')] if self.inplace else [])}: (d / f'_C_{kind}.stamp').write_text(stamp(kind) + '\n')
-
-    return dict(ext_modules=exts, cmdclass={'build_ext': BuildExt.with_options(no_python_abi_suffix=False)})
+    cpu = [str(csrc / f) for f in ('s2dtw_cpu.cpp', 's2dtw_cpu_avx2.cpp', 's2dtw_cpu_avx512.cpp')]  # as vtlearn.kernels
+    cuda = bool(torch.version.cuda and ce.CUDA_HOME and os.environ.get('VTLEARN_CUDA', '1') != '0')
+    if cuda and not os.environ.get('TORCH_CUDA_ARCH_LIST') and not torch.cuda.is_available():
+        os.environ['TORCH_CUDA_ARCH_LIST'] = '8.0;9.0+PTX'  # no GPU to ask: A100, H100/H200, and PTX for newer ones
+    host = ['-O3', f'-DTORCH_TARGET_VERSION={TORCH_FLOOR}', '-DPy_LIMITED_API=0x030A0000']
+    kw = dict(include_dirs=[str(csrc.resolve())], py_limited_api=True,
+              extra_compile_args={'cxx': host + ['-fopenmp'], 'nvcc': ['-O3', '-lineinfo', f'-DTORCH_TARGET_VERSION={TORCH_FLOOR}']},
+              extra_link_args=['-fopenmp'])
+    if cuda:  # the CUDA runtime to link: where the toolkit keeps it (some installs put nvcc and the libraries apart)
+        kw['library_dirs'] = [str(d) for d in (Path(ce.CUDA_HOME) / s for s in ('lib64', 'lib', 'cuda/lib64')) if (d / 'libcudart.so').exists()]
+    ext = (ce.CUDAExtension('vtlearn._C', cpu + [str(csrc / 's2dtw_cuda.cu')], **kw) if cuda else
+           ce.CppExtension('vtlearn._C', cpu, **{**kw, 'extra_compile_args': kw['extra_compile_args']['cxx']}))
+    return dict(ext_modules=[ext], cmdclass={'build_ext': ce.BuildExtension}, options={'bdist_wheel': {'py_limited_api': 'cp310'}})
 
 
 setuptools.setup(
@@ -54,5 +50,5 @@ setuptools.setup(
     package_data={'vtlearn': ['csrc/*']}, include_package_data=True, zip_safe=False,
     install_requires=reqs, extras_require={'dev': dev_reqs},
     entry_points={'console_scripts': scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
-    **kernel_extensions(),
+    **kernel_extension(),
 )

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 t0=$SECONDS
 step() { echo; echo "=== $1 ($((SECONDS - t0)) s elapsed)"; }
 
-step "install (torch 2.14.1 + torchvision 0.29.1, vtlearn with its dev requirements)"
-python3 -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1 -e ".[dev]"
+step "install (torch 2.14.1 + torchvision 0.29.1, vtlearn with its compiled kernels and dev requirements)"
+python3 -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1 setuptools wheel ninja
+python3 -m pip install -q --disable-pip-version-check --no-build-isolation -e ".[dev]"  # builds vtlearn._C against that torch
 if ! command -v chromium >/dev/null; then  # the docs' browser test needs Debian's Chromium: installed only when asked
   if [ "${VTLEARN_INSTALL_CHROMIUM:-0}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian's chromium with apt-get (VTLEARN_INSTALL_CHROMIUM=1)"
@@ -15,7 +16,7 @@ if ! command -v chromium >/dev/null; then  # the docs' browser test needs Debian
   else echo "note: no chromium: the docs' browser tests will be skipped (VTLEARN_INSTALL_CHROMIUM=1, as root, installs it with apt-get)"; fi
 fi
 
-step "CUDA kernel build check (compile, link, import; no GPU needed)"
+step "CUDA kernel build check (warnings and spills; the installed kernels load; no GPU needed)"
 python3 tools/check_cuda_compile.py
 
 step "tests (one per notebook, plus tests/; tests/test_docs.py builds the docs)"
