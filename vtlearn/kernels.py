@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_kernels.ipynb #fefeda1c
 from __future__ import annotations
-import hashlib, importlib.util, os, sys, time, functools, types, warnings, logging
+import hashlib, importlib.util, os, shutil, sys, time, functools, types, warnings
 from pathlib import Path
 import torch
 
@@ -31,18 +31,11 @@ def compiled_kernels_disabled() -> bool:
     "Whether the environment variable `VTLEARN_NO_KERNELS` (set to anything but '' or '0') turns the compiled CPU and CUDA kernels off."
     return os.environ.get('VTLEARN_NO_KERNELS', '') not in ('', '0')
 
-def _cpp_extension():
-    "torch.utils.cpp_extension, imported quietly: it logs 'No CUDA runtime is found' where a toolkit is installed without a GPU."
-    quiet = lambda r: not r.getMessage().startswith('No CUDA runtime is found')
-    logging.getLogger('torch.utils.cpp_extension').addFilter(quiet)
-    try: from torch.utils import cpp_extension as ce
-    finally: logging.getLogger('torch.utils.cpp_extension').removeFilter(quiet)
-    return ce
-
 # %% ../nbs/00_kernels.ipynb #38442734
 def _jit_build(kinds, verbose=False, is_python_module=False):
     "Compile the sources of `kinds` on first use (torch caches the build), with the first flags that compile; the library's path, or the module."
-    ce, t0, err = _cpp_extension(), time.time(), None
+    from torch.utils import cpp_extension as ce
+    t0, err = time.time(), None
     emu = kinds == ('emulator',)  # a pybind11 module of ATen's C++ API: not a stable-ABI build
     cflags = (['-O2'],) if emu else _CFLAGS
     for i, flags in enumerate(cflags):
@@ -104,7 +97,7 @@ def _library(verbose=False):
         try: torch.ops.load_library(spec.origin); path = spec.origin
         except OSError as e:  # e.g. built with the CUDA kernel, and torch since replaced by a CPU-only build
             warnings.warn(f"vtlearn: {spec.origin} does not load here ({e.__cause__ or e}); compiling the kernels instead")
-    if path is None: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and _cpp_extension().CUDA_HOME else ('cpu',), verbose)
+    if path is None: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and shutil.which('nvcc') else ('cpu',), verbose)
     register_ops('dtw_')
     return Path(path)
 

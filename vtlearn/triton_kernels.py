@@ -254,7 +254,7 @@ def _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad_out=N
         import numpy as np
         with np.errstate(all='ignore'): kernel[(progs,)](*args, PLAIN=plain, BWD=bwd, PAIRS=PAIRS, BLOCK=BLOCK)  # inf - inf in masked lanes
     else:
-        with torch.cuda.device(cost.device): kernel[(progs,)](*args, PLAIN=plain, BWD=bwd, PAIRS=PAIRS, BLOCK=BLOCK, num_warps=num_warps)
+        with torch.cuda.device(cost.device): torch.library.wrap_triton(kernel)[(progs,)](*args, PLAIN=plain, BWD=bwd, PAIRS=PAIRS, BLOCK=BLOCK, num_warps=num_warps)
     value = value.masked_fill(~ok.view(value.shape), math.nan)
     if bwd: grad = grad.masked_fill(~(ok.view(Bv, 1, Bt, 1) if pairwise else ok.view(Bv, 1, 1)), math.nan)
     return (value, grad) if bwd else value
@@ -293,13 +293,17 @@ def forward_backward(cost:torch.Tensor, # Costs, as in `forward`
 
 # %% ../nbs/00a_triton.ipynb #7eeb96df
 # The same three entry points as PyTorch operators, torch.ops.vtlearn.triton_dtw_forward, ..._backward and
-# ..._forward_backward, with the compiled kernels' schemas, fake kernels and autograd formula (`register_ops`). Their own names, not a Triton kernel of the compiled operators: those already have the CPU and CUDA keys,
-# and Triton runs on the same devices. The guard: this file is loaded a second time for Triton's interpreter.
+# ..._forward_backward, with the compiled kernels' schemas, fake kernels and autograd formula (`register_ops`).
+# On a GPU they are `triton_op`s, so that torch.compile sees the kernel launches inside (`wrap_triton`). Without one only
+# Triton's interpreter runs them (tests, on CPU tensors), which fake and functional tensors cannot go through, as
+# triton_op's tracing would send them: there they are opaque `custom_op`s. Their own names, not a Triton kernel of the
+# compiled operators: those already have the CPU and CUDA keys, and Triton runs on the same devices. The guard: this file is loaded a second time for Triton's interpreter.
 _SCHEMA = ('(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, float smooth_gamma, '
            'float threshold{}) -> {}')
+_declare = torch.library.triton_op if torch.cuda.is_available() else torch.library.custom_op
 if not hasattr(torch.ops.vtlearn, 'triton_dtw_forward'):
-    torch.library.custom_op('vtlearn::triton_dtw_forward', forward, mutates_args=(), schema=_SCHEMA.format('', 'Tensor'))
-    torch.library.custom_op('vtlearn::triton_dtw_backward', backward, mutates_args=(),
-                            schema=_SCHEMA.format(', bool alignment', 'Tensor').replace('Tensor text_lengths,', 'Tensor text_lengths, Tensor grad_out,'))
-    torch.library.custom_op('vtlearn::triton_dtw_forward_backward', forward_backward, mutates_args=(), schema=_SCHEMA.format('', '(Tensor, Tensor)'))
+    _declare('vtlearn::triton_dtw_forward', forward, mutates_args=(), schema=_SCHEMA.format('', 'Tensor'))
+    _declare('vtlearn::triton_dtw_backward', backward, mutates_args=(),
+             schema=_SCHEMA.format(', bool alignment', 'Tensor').replace('Tensor text_lengths,', 'Tensor text_lengths, Tensor grad_out,'))
+    _declare('vtlearn::triton_dtw_forward_backward', forward_backward, mutates_args=(), schema=_SCHEMA.format('', '(Tensor, Tensor)'))
     importlib.import_module('vtlearn.kernels').register_ops('triton_dtw_')  # absolute: this file also loads as a top-level module
