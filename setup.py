@@ -4,7 +4,7 @@
 # Triton kernels). It uses LibTorch's stable ABI only (Python's limited API: an abi3 file), so one build serves every
 # torch from TORCH_FLOOR on. Without torch in the build environment (pip's --no-build-isolation before torch is
 # installed) it builds no extension, and vtlearn compiles the kernels on first use instead.
-import os
+import os, sys
 from configparser import ConfigParser
 from pathlib import Path
 import setuptools
@@ -31,9 +31,10 @@ def kernel_extension():
     if cuda and not os.environ.get('TORCH_CUDA_ARCH_LIST') and not torch.cuda.is_available():
         os.environ['TORCH_CUDA_ARCH_LIST'] = '8.0;9.0+PTX'  # no GPU to ask: A100, H100/H200, and PTX for newer ones
     host = ['-O3', f'-DTORCH_TARGET_VERSION={TORCH_FLOOR}', '-DPy_LIMITED_API=0x030A0000']
-    kw = dict(include_dirs=[str(csrc.resolve())], py_limited_api=True,
-              extra_compile_args={'cxx': host + ['-fopenmp'], 'nvcc': ['-O3', '-lineinfo', f'-DTORCH_TARGET_VERSION={TORCH_FLOOR}']},
-              extra_link_args=['-fopenmp'])
+    omp = [] if sys.platform == 'darwin' else ['-fopenmp']  # Apple's clang has no OpenMP: one core a call there
+    kw = dict(include_dirs=[str(csrc.resolve())], py_limited_api=True, optional=True,  # a failed build: compiled on first use
+              extra_compile_args={'cxx': host + omp, 'nvcc': ['-O3', '-lineinfo', f'-DTORCH_TARGET_VERSION={TORCH_FLOOR}']},
+              extra_link_args=omp)
     if cuda:  # the CUDA runtime to link: where the toolkit keeps it (some installs put nvcc and the libraries apart)
         kw['library_dirs'] = [str(d) for d in (Path(ce.CUDA_HOME) / s for s in ('lib64', 'lib', 'cuda/lib64')) if (d / 'libcudart.so').exists()]
     ext = (ce.CUDAExtension('vtlearn._C', cpu + [str(csrc / 's2dtw_cuda.cu')], **kw) if cuda else
