@@ -13,30 +13,15 @@ from torch import Tensor
 from .metrics import retrieval_metrics, sequence_similarity, assign_steps, step_recall
 from .data.formats import Segment, DataReport, read_dataset, read_crosstask_steps
 from .data.video import video_info, VideoError
-from .data.core import VideoTextDataLoaders, VideoTextDL, LoadIssues, feature_items
+from .data.core import VideoTextDataLoaders, VideoTextDL, LoadIssues, feature_items, segment_items, whole_videos
 from .pretrained import load_pretrained
 
 # %% auto #0
-__all__ = ['segment_items', 'whole_videos', 'split_by_video', 'eval_dataloader', 'embed', 'evaluate_retrieval', 'localize_steps',
-           'evaluate_steps', 'evaluate_actions', 'evaluate_dataset']
+__all__ = ['eval_dataloader', 'embed', 'evaluate_retrieval', 'localize_steps', 'evaluate_steps', 'evaluate_actions',
+           'evaluate_dataset']
 
 # %% ../nbs/08a_evaluate.ipynb #4f64d95f
-def segment_items(items:list, # `VideoItem`s with timed segments
-                 ) -> list: # One `VideoItem` per segment (same `video_id` and file)
-    "One item per segment: the clip-level view used by retrieval benchmarks (YouCook2: every step is a clip)."
-    return [replace(it, segments=[s]) for it in items for s in it.segments]
-
-def whole_videos(items:list, # `VideoItem`s; those without segments are action clips
-                ) -> list:
-    "Items without segments (action clips) as one open-ended segment each: the whole video."
-    return [it if it.segments else replace(it, segments=[Segment(0., math.inf, it.label or '')]) for it in items]
-
 def _all_valid(items): return (list(range(len(items))),) * 2  # the training set only serves fastai's first-item pass: any loadable item
-
-def split_by_video(valid_ids:set, # The ids of the validation videos
-                  ):
-    "A splitter: the items of the videos in `valid_ids` are the validation set, the others the training set."
-    return lambda o: ([i for i, it in enumerate(o) if it.video_id not in valid_ids], [i for i, it in enumerate(o) if it.video_id in valid_ids])
 
 # %% ../nbs/08a_evaluate.ipynb #e217ff84
 def eval_dataloader(model:nn.Module, # A pretrained two-tower model (its tokenizer is used)

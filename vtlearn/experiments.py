@@ -25,7 +25,8 @@ from .pretrain import pretrain
 from .torch_core import atomic_file
 from .callback.progress import quietly, rich_progress, is_log
 from .pretrained import save_pretrained, load_pretrained
-from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader, segment_items
+from .evaluate import evaluate_retrieval, evaluate_steps, evaluate_actions, embed, eval_dataloader
+from .data.core import segment_items
 from .finetune import action_dls, action_learner, retrieval_dls, retrieval_learner
 
 # %% auto #0

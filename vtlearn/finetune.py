@@ -23,7 +23,7 @@ from .data.formats import read_dataset
 from .data.core import (VideoTextDataLoaders, ClipSeqBlock, FeatureSeqBlock, LoadIssues, LoadIssuesCallback, feature_items,
                                check_items, VideoTextDL, FeatureSeq)
 from .pretrained import load_pretrained, save_pretrained
-from .evaluate import segment_items, whole_videos, split_by_video
+from .data.core import segment_items, whole_videos, split_by_video
 
 # %% auto #0
 __all__ = ['action_dls', 'ActionModel', 'action_learner', 'retrieval_dls', 'retrieval_learner', 'finetune_dataset']

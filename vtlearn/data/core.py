@@ -30,7 +30,7 @@ __all__ = ['MIN_VALID', 'ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Ca
            'SeqRef', 'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
            'DecodeClips', 'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock',
            'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'check_valid_size',
-           'VideoTextDataLoaders', 'feature_items', 'show_batch']
+           'VideoTextDataLoaders', 'feature_items', 'show_batch', 'segment_items', 'whole_videos', 'split_by_video']
 
 # %% ../../nbs/03c_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -466,3 +466,19 @@ def show_batch(x:tuple[FeatureSeq, CaptionSeq, SeqLengths], y, samples, ctxs=Non
     "For each sample, its captions with the norm of each segment's feature vector."
     for i, (f, caps, lens) in enumerate(samples[:max_n]):
         print(f"sample {i}: " + ' | '.join(f"{c} ({float(v.norm()):.2f})" for c, v in zip(caps, f[:int(lens[0])])))
+
+# %% ../../nbs/03c_data.core.ipynb #e92bb4ec
+def segment_items(items:list, # `VideoItem`s with timed segments
+                 ) -> list: # One `VideoItem` per segment (same `video_id` and file)
+    "One item per segment: the clip-level view used by retrieval benchmarks (YouCook2: every step is a clip)."
+    return [replace(it, segments=[s]) for it in items for s in it.segments]
+
+def whole_videos(items:list, # `VideoItem`s; those without segments are action clips
+                ) -> list:
+    "Items without segments (action clips) as one open-ended segment each: the whole video."
+    return [it if it.segments else replace(it, segments=[Segment(0., math.inf, it.label or '')]) for it in items]
+
+def split_by_video(valid_ids:set, # The ids of the validation videos
+                  ):
+    "A splitter: the items of the videos in `valid_ids` are the validation set, the others the training set."
+    return lambda o: ([i for i, it in enumerate(o) if it.video_id not in valid_ids], [i for i, it in enumerate(o) if it.video_id in valid_ids])
