@@ -28,6 +28,7 @@ from .metrics import *
 from .learner import *
 from .distributed import *
 from .callback.progress import *
+from .callback.checkpoint import *
 from .pretrain import *
 from .pretrained import *
 from .extract import *

@@ -4,14 +4,11 @@
 
 # %% ../nbs/07a_pretrain.ipynb #0e3ee9e5
 from __future__ import annotations
-import hashlib, inspect, random, zlib
+import inspect
 from pathlib import Path
-import numpy as np
 import torch
-from torch import Tensor
 from rich.progress import Progress
-from fastai.callback.core import Callback
-from fastai.torch_core import set_seed, rank_distrib, num_distrib
+from fastai.torch_core import set_seed, num_distrib
 from fastai.learner import Learner
 import fastai.callback.progress  # Learner.no_bar
 import fastai.distributed  # Learner.distrib_ctx
@@ -21,81 +18,11 @@ from .data.shards import from_shards  # VideoTextDataLoaders.from_shards
 from .learner import vt_learner, VTLearner
 from .distributed import init_distributed, data_parallel
 from .callback.progress import quietly
-from .torch_core import atomic_file
+from .callback.checkpoint import EpochSeed, EpochCheckpoint, load_checkpoint
 from .models.core import EMBED_DIM
 
 # %% auto #0
-__all__ = ['EpochSeed', 'EpochCheckpoint', 'load_checkpoint', 'pretrain']
-
-# %% ../nbs/07a_pretrain.ipynb #14f4f556
-class EpochSeed(Callback):
-    "Seed Python, NumPy, torch and the training DataLoader's order from (seed, epoch, rank) before each epoch: resumed runs repeat exactly."
-    order = -30
-    def __init__(self, seed:int=0): self.seed = seed
-    def before_epoch(self):
-        s = zlib.crc32(f'{self.seed}/{self.epoch}/{rank_distrib()}'.encode())
-        random.seed(s); np.random.seed(s); torch.manual_seed(s)
-        dl = self.dls.train
-        getattr(dl, 'dl', dl).rng = random.Random(zlib.crc32(f'{self.seed}/{self.epoch}'.encode()))  # the order: rank 0's is broadcast
-
-# %% ../nbs/07a_pretrain.ipynb #b904ca9b
-_CKPT = 'checkpoint.pth'
-def _py(v): return v.item() if isinstance(v, np.generic) else v  # the schedulers' NumPy floats: plain, for weights_only loading
-
-def _state_digest(obj, h=None) -> str:
-    "SHA-256 of a nested checkpoint state: tensors by dtype, shape and bytes; other leaves by their repr; dicts in key order."
-    top, h = h is None, h or hashlib.sha256()
-    if isinstance(obj, dict):
-        for k in sorted(obj, key=str): h.update(f'<{k!r}>'.encode()); _state_digest(obj[k], h)
-    elif isinstance(obj, (list, tuple)):
-        h.update(b'['); [_state_digest(x, h) for x in obj]; h.update(b']')
-    elif isinstance(obj, Tensor):
-        t = obj.detach().cpu().contiguous()
-        h.update(f'{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    else: h.update(repr(obj).encode())
-    return h.hexdigest() if top else None
-
-class EpochCheckpoint(Callback):
-    "After every epoch, the model and optimizer state and the epoch number in `folder/checkpoint.pth`, with their SHA-256, written atomically by rank 0."
-    order = 65  # after the recorder
-    def __init__(self, folder:str|Path): self.folder = Path(folder)
-    def after_epoch(self):
-        if rank_distrib(): return
-        m = getattr(self.learn.model, 'module', self.learn.model)  # DDP-wrapped during data parallel training
-        opt = self.learn.opt.state_dict()
-        state = dict(model=m.state_dict(), opt=dict(state=opt['state'], hypers=[{k: _py(v) for k, v in h.items()} for h in opt['hypers']]),
-                     epoch=self.epoch, n_epoch=self.n_epoch)
-        state['sha256'] = _state_digest(state)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_file(self.folder/_CKPT) as tmp: torch.save(state, tmp)
-
-# %% ../nbs/07a_pretrain.ipynb #ce876f43
-def load_checkpoint(learn:Learner, # The learner to restore (built as the one that wrote the checkpoint)
-                    folder:str|Path, # The folder of `EpochCheckpoint`
-                    n_epoch:int|None=None, # The epochs of the fit to resume: a checkpoint at or past its end is refused
-                   ) -> int: # The next epoch to train (0: no checkpoint)
-    "Restore the model and optimizer state of the last finished epoch from `folder`, if there is one; a damaged or foreign checkpoint is refused by name."
-    f = Path(folder)/_CKPT
-    if not f.is_file(): return 0
-    bad = lambda why: ValueError(f"{f} is not a checkpoint this run can resume: {why}. Delete it to start again, or resume with the settings that wrote it")
-    try: state = torch.load(f, map_location='cpu', weights_only=True)  # never runs code from the file
-    except Exception as e: raise bad(f"unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0][:120] if str(e).strip() else ''})") from None
-    if not (isinstance(state, dict) and isinstance(state.get('model'), dict) and isinstance(state.get('opt'), dict)
-            and isinstance(state['opt'].get('hypers'), list) and 'state' in state['opt'] and isinstance(state.get('epoch'), int)):
-        raise bad('it lacks the model, the optimizer (state and hypers) or the epoch')
-    if state.get('sha256') != _state_digest({k: v for k, v in state.items() if k != 'sha256'}):
-        raise bad('its content does not match its SHA-256 (a damaged or changed file)')
-    if state['epoch'] < 0: raise bad(f"its epoch is {state['epoch']}")
-    if n_epoch is not None and state['epoch'] >= n_epoch:
-        raise bad(f"it ends epoch {state['epoch']}, past this fit's {n_epoch} epochs (0 to {n_epoch - 1})")
-    if learn.opt is None: learn.create_opt()
-    if len(state['opt']['hypers']) != len(learn.opt.param_groups):
-        raise bad(f"{len(state['opt']['hypers'])} parameter groups for this learner's {len(learn.opt.param_groups)}")
-    try:
-        learn.model.load_state_dict(state['model'])
-        learn.opt.load_state_dict(state['opt'])
-    except (RuntimeError, KeyError, ValueError, IndexError, TypeError) as e: raise bad(f"it does not fit this model ({str(e)[:150]})") from None
-    return state['epoch'] + 1
+__all__ = ['pretrain']
 
 # %% ../nbs/07a_pretrain.ipynb #0da2b6d1
 _LEARNER_ARGS = set(inspect.signature(vt_learner).parameters) - {'dls', 'loss_func', 'tda', 'out_dim', 'cbs', 'kwargs'}
