@@ -11,7 +11,7 @@ from fastcore.foundation import L
 from fastcore.basics import ifnone, store_attr
 from fastcore.meta import delegates
 from fastai.data.core import DataLoaders
-from fastai.learner import Metric
+from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.schedule import *
 from fastai.torch_core import params
@@ -210,37 +210,46 @@ def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.
     return VideoTextModel(video, text, tokenizer, center=center, normalize=normalize)
 
 # %% ../nbs/07_learner.ipynb #0c98c3a6
-_MODEL_ARGS = set(inspect.signature(create_vt_model).parameters) - {'tokenizer', 'n_features'}
-
-@delegates(create_vt_model, but=['tokenizer', 'n_features'])
+@delegates(Learner.__init__, but=['dls', 'model', 'loss_func', 'metrics', 'cbs', 'splitter'])
 def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
                video_arch:str='test_convnext', # timm backbone of the video tower (ignored for features)
+               text_arch:str='wordpool', # One of `list_text_encoders()`
+               out_dim:int=EMBED_DIM, # Embedding size D of both towers
+               temporal:str='mean', # One of `list_temporal()`: how a clip's frames are pooled
+               pretrained:bool|str=False, # Pretrained video backbone; the learner then starts frozen (train the heads, then `unfreeze`), as `vision_learner`
+               freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
+               text_kwargs:dict|None=None, # Passed to the text tower (`create_text_encoder`)
+               center:bool=True, # Centre each tower's output before normalising it (see `VideoTextModel`)
+               normalize:bool=True, # L2-normalise the embeddings
                loss_func:nn.Module|None=None, # A loss of `vtlearn.losses` (default: `S2DTWLoss()`); the model holds it as `model.loss`
                tda:bool|TDA=False, # Temporal data augmentation of the embeddings during training
-               pretrained:bool|str=False, # Pretrained video backbone; the learner then starts frozen (train the heads, then `unfreeze`), as `vision_learner`
                model:nn.Module|None=None, # A ready two-tower model (e.g. pretrained) instead of building one with `create_vt_model`
                splitter=None, # Parameter groups for `freeze`/`fine_tune` (default: `vt_splitter`)
                metrics:list|None=None, # Default: t2v and v2t R@1/5/10 and MedR by S2DTW on the validation set
                cbs:list|None=None, # More callbacks
-               **kwargs, # Passed to `create_vt_model` (`text_arch`, `out_dim`...), the rest to `Learner`
+               **kwargs, # Passed to `Learner` (`path`, `wd`...)
               ) -> VTLearner:
-    "A fastai `Learner` training a two-tower video-text model with a contrastive sequence loss."
+    "A fastai `Learner` training a two-tower video-text model with a contrastive sequence loss, as `vision_learner`: the model's arguments are `create_vt_model`'s."
     if not isinstance(dls, DataLoaders): raise TypeError(f"dls must be fastai DataLoaders (`VideoTextDataLoaders`), got {type(dls).__name__}")
     if not isinstance(tda, (bool, TDA)): raise TypeError(f"tda must be True, False or a `TDA`, got {tda!r}")
     if metrics is not None and not all(isinstance(m, Metric) or callable(m) for m in L(metrics)):
         raise TypeError(f"metrics must be a list of fastai metrics or functions, got {metrics!r}")
-    margs = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_ARGS}
+    margs = dict(video_arch=video_arch, text_arch=text_arch, out_dim=out_dim, temporal=temporal, pretrained=pretrained,
+                 freeze_backbone=freeze_backbone, text_kwargs=text_kwargs, center=center, normalize=normalize)
     loss = ContrastiveLoss(ifnone(loss_func, S2DTWLoss()))
     if model is None:
         x = dls.one_batch()[0]
-        model = create_vt_model(dls.tokenizer, video_arch, x.shape[-1] if isinstance(x, FeatureSeq) else None, pretrained=pretrained, **margs)
+        model = create_vt_model(dls.tokenizer, n_features=x.shape[-1] if isinstance(x, FeatureSeq) else None, **margs)
     elif not isinstance(model, nn.Module): raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    elif margs: raise TypeError(f"a ready model is given, so {sorted(margs)} would be ignored: build the model with them instead")
+    elif given := sorted(k for k, v in margs.items() if k != 'pretrained' and v != _MODEL_DEFAULTS[k]):
+        raise TypeError(f"a ready model is given, so {given} would be ignored: build the model with them instead")
     model.loss = loss.loss  # the loss's parameters (InfoNCE's temperature) are the model's: optimised, saved, synced by DDP
     cb = [ContrastiveCallback(), HealthCallback()] + ([TDACallback(tda if isinstance(tda, TDA) else None)] if tda else [])
     if hasattr(dls, 'issues'): cb.append(LoadIssuesCallback(dls.issues))
     learn = VTLearner(dls, model, loss_func=loss, metrics=ifnone(metrics, retrieval_metrics_for()), cbs=cb + L(cbs),
                       splitter=ifnone(splitter, vt_splitter), **kwargs)
     if pretrained: learn.freeze()
-    store_attr('video_arch,pretrained,tda', self=learn, **margs)
+    store_attr(','.join([*margs, 'tda']), self=learn)  # as vision_learner keeps its arch: what built the model
     return learn
+
+_MODEL_DEFAULTS = {k: p.default for k, p in inspect.signature(vt_learner).parameters.items()}  # what "not given" looks like

@@ -4,12 +4,12 @@
 
 # %% ../nbs/07a_pretrain.ipynb #0e3ee9e5
 from __future__ import annotations
-import inspect
 from pathlib import Path
 import torch
 from rich.progress import Progress
 from fastai.torch_core import set_seed, num_distrib
 from fastai.learner import Learner
+from fastcore.meta import delegates
 import fastai.callback.progress  # Learner.no_bar
 import fastai.distributed  # Learner.distrib_ctx
 from .losses import create_loss, list_losses
@@ -25,8 +25,7 @@ from .models.core import EMBED_DIM
 __all__ = ['pretrain']
 
 # %% ../nbs/07a_pretrain.ipynb #0da2b6d1
-_LEARNER_ARGS = set(inspect.signature(vt_learner).parameters) - {'dls', 'loss_func', 'tda', 'out_dim', 'cbs', 'kwargs'}
-
+@delegates(VideoTextDataLoaders.from_howto100m, but=['csv_path', 'caption_dir', 'video_root', 'bs', 'n_segments', 'seed'])
 def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` column); `None`: every video with captions
              caption_dir:str|Path|None=None, # Its captions (`<video_id>.json` files, or one caption file: `read_caption_file`)
              feature_root:str|Path|None=None, # Pre-extracted `<video_id>.npy` features...
@@ -39,13 +38,17 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
              bs:int=16, # Batch size (videos) per process: the global batch is `bs` x the number of processes
              n_segments:int=8, # Clips and captions per sample
              out_dim:int=EMBED_DIM, # Embedding size
+             video_arch:str='test_convnext', # timm backbone of the video tower, for videos (`vt_learner`)
+             text_arch:str='wordpool', # One of `list_text_encoders()`
+             text_kwargs:dict|None=None, # Passed to the text tower, e.g. `dict(hidden=512)`
+             learner_kwargs:dict|None=None, # More arguments of `vt_learner` (`temporal`, `pretrained`, `path`...)
              seed:int=0, # Seed of the split, the initialisation and the batches
              progress:Progress|None=None, # A rich progress to show the epochs on
              checkpoints:str|Path|None=None, # Folder of the per-epoch checkpoint (`EpochCheckpoint`)
              resume:bool=False, # Continue from the checkpoint in `checkpoints`, if any
              cbs:list|None=None, # More callbacks for the fit
              shard_root:str|Path|None=None, # ... or tar shards of either (`write_shards`), instead of the CSV and the folders
-             **kwargs, # Passed to `vt_learner` (`video_arch`, `text_arch`...) or to the DataLoaders (`n_frames`, `decode_size`, `clip_grid`...)
+             **kwargs, # Passed to the DataLoaders (`n_frames`, `decode_size`, `clip_grid`...)
             ) -> VTLearner:
     "Pretrain a two-tower model on narrated videos with a sequence loss; data parallel when launched by `torchrun` or `accelerate launch`."
     if loss not in list_losses(): raise ValueError(f"loss must be one of {list_losses()}, got {loss!r}")
@@ -55,7 +58,6 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
     if resume and checkpoints is None: raise ValueError("resume=True needs the checkpoints folder to resume from")
     init_distributed()
     set_seed(seed, reproducible=True)
-    lk = {k: kwargs.pop(k) for k in list(kwargs) if k in _LEARNER_ARGS}
     dk = dict(bs=bs, n_segments=n_segments, seed=seed)
     dls = (VideoTextDataLoaders.from_shards(shard_root, **dk, **kwargs) if shard_root is not None else
            VideoTextDataLoaders.from_features(train_csv, caption_dir, feature_root, **dk, **kwargs) if feature_root is not None else
@@ -63,7 +65,8 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
     if len(dls.train) < max(1, num_distrib()):
         raise ValueError(f"{len(dls.train_ds)} training videos make {len(dls.train)} full batches of bs={bs}, fewer than "
                          f"the {max(1, num_distrib())} processes: lower bs")
-    learn = vt_learner(dls, out_dim=out_dim, loss_func=create_loss(loss, **(loss_kwargs or {})), tda=tda, **lk)
+    learn = vt_learner(dls, video_arch=video_arch, text_arch=text_arch, out_dim=out_dim, text_kwargs=text_kwargs,
+                       loss_func=create_loss(loss, **(loss_kwargs or {})), tda=tda, **(learner_kwargs or {}))
     start = load_checkpoint(learn, checkpoints, epochs) if resume else 0
     # with checkpoints, each epoch is seeded from (seed, epoch, rank): a resumed run repeats the rest exactly
     cbs = ([EpochSeed(seed), EpochCheckpoint(checkpoints)] if checkpoints is not None else []) + list(cbs or [])
