@@ -1,5 +1,6 @@
-// float32 fast path of the CPU kernel: L = 16 pairs of equal lengths run in lock-step, one pair per SIMD lane
-// (GCC vector extensions: AVX-512 or 2 x AVX2 with -march=native), with vectorised exp/log (Cephes polynomials,
+// float32 fast path of the CPU kernel: L pairs of equal lengths run in lock-step, one pair per SIMD lane (GCC vector
+// extensions, one register wide: L = 16 in the AVX-512 build, 8 in the AVX2 one, 4 in the baseline's SSE2 or NEON; a
+// vector wider than the registers lives in memory), with vectorised exp/log (Cephes polynomials,
 // ~1 ulp). The math is that of s2dtw_cell.h cell for cell (tests compare both paths with the float64 reference);
 // +inf is a real infinity, as in s2dtw_cell.h: a finite sentinel (1e30 once) sits inside the range of real costs and
 // temperatures, so results depended on whether a pair ran here or on the scalar path (that is, on the batch size).
@@ -10,16 +11,21 @@
 
 namespace vt { namespace simd {
 
-constexpr int L = 16;
+#ifndef VT_SIMD_LANES
+#define VT_SIMD_LANES 4  // the baseline: s2dtw_cpu_isa.h's builds define wider ones
+#endif
+constexpr int L = VT_SIMD_LANES;
+// Always inlined: GCC's heuristics would leave vexp and vlog out of line, and their vectors would cross calls in memory.
+#define VT_LANES inline __attribute__((always_inline))
 typedef float vf __attribute__((vector_size(4 * L)));
 typedef int32_t vi __attribute__((vector_size(4 * L)));
 constexpr float BIG = __builtin_inff();
 
-inline vf splat(float x) { return vf{} + x; }
-inline vf vmin(vf a, vf b) { return a < b ? a : b; }
-inline vf vmax(vf a, vf b) { return a > b ? a : b; }
+VT_LANES vf splat(float x) { return vf{} + x; }
+VT_LANES vf vmin(vf a, vf b) { return a < b ? a : b; }
+VT_LANES vf vmax(vf a, vf b) { return a > b ? a : b; }
 
-inline vf vexp(vf x) {
+VT_LANES vf vexp(vf x) {
   x = vmin(vmax(x, splat(-87.3f)), splat(88.3f));
   vf t = x * 1.44269504088896341f + 12582912.0f;  // round(x / ln 2) in the low mantissa bits
   vf n = t - 12582912.0f;
@@ -34,7 +40,7 @@ inline vf vexp(vf x) {
   return y * scale;
 }
 
-inline vf vlog(vf x) {  // x > 0 and normal
+VT_LANES vf vlog(vf x) {  // x > 0 and normal
   vi b; std::memcpy(&b, &x, sizeof b);
   vi e = ((b >> 23) & 0xff) - 127;
   vi mb = (b & 0x7fffff) | 0x3f800000;
@@ -52,13 +58,13 @@ inline vf vlog(vf x) {  // x > 0 and normal
 
 // As vt::softmin3: the minimum mn and l = log(1 + two exps) (the minimum's term is exp(0) = 1).
 struct SoftMin { vf mn, l; vf value(float g) const { return mn - g * l; } };
-inline SoftMin softmin3(vf a, vf b, vf c, float ig) {
+VT_LANES SoftMin softmin3(vf a, vf b, vf c, float ig) {
   vi ab = a < b, lc = (ab ? a : b) < c;
   vf lo = ab ? a : b, hi = ab ? b : a, mn = lc ? lo : c, other = lc ? c : lo;
   return {mn, vlog(1.0f + vexp((mn - hi) * ig) + vexp((mn - other) * ig))};
 }
 // As vt::softmin_weight: d softmin / dx, in [0, 1] by construction.
-inline vf softmin_weight(vf mn, vf l, vf x, float ig) { return vexp((mn - x) * ig - l); }
+VT_LANES vf softmin_weight(vf mn, vf l, vf x, float ig) { return vexp((mn - x) * ig - l); }
 
 // One group of L pairs sharing (n, m): lane-major workspaces, cost gathered once.
 struct LaneDP {
@@ -72,13 +78,13 @@ struct LaneDP {
   vf& r(int p, int q) const { return R[(p + 1) * W() + q + 1]; }
   vf& e(int p, int q) const { return E[(p + 1) * W() + q + 1]; }
   vf& l(int p, int q) const { return L[(p + 1) * W() + q + 1]; }
-  vf G(int p, int q) const {
+  VT_LANES vf G(int p, int q) const {
     if (plain) return c[p * m + q];
     return ((p & 1) && (q & 1)) ? cs[(p >> 1) * m + (q >> 1)] : splat(tau);
   }
 
   // The smoothing soft-min's terms of cs(i, j) (outside = BIG; all three 0 at (0, 0)).
-  void smooth_terms(int i, int j, vf& a, vf& b, vf& d) const {
+  VT_LANES void smooth_terms(int i, int j, vf& a, vf& b, vf& d) const {
     if (i == 0 && j == 0) { a = b = d = splat(0.f); return; }
     a = j > 0 ? c[i * m + j - 1] : splat(BIG); b = i > 0 ? c[(i - 1) * m + j] : splat(BIG);
     d = (i > 0 && j > 0) ? c[(i - 1) * m + j - 1] : splat(BIG);
@@ -104,7 +110,7 @@ struct LaneDP {
   }
 
   // Weight of parent value x in the soft-min of child (a, b).
-  vf parent_weight(int a, int b, vf x) const {
+  VT_LANES vf parent_weight(int a, int b, vf x) const {
     return softmin_weight(vmin(vmin(r(a - 1, b - 1), r(a - 1, b)), r(a, b - 1)), l(a, b), x, ig);
   }
 
@@ -121,15 +127,15 @@ struct LaneDP {
     });
   }
 
-  vf align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
+  VT_LANES vf align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
 
   // Weight of c(i, j) = x in the smoothing soft-min of cs(a, b), (a, b) != (0, 0).
-  vf smooth_weight(int a, int b, vf x) const {
+  VT_LANES vf smooth_weight(int a, int b, vf x) const {
     vf t1, t2, t3; smooth_terms(a, b, t1, t2, t3);
     return softmin_weight(vmin(vmin(t1, t2), t3), Ls[a * m + b], x, isg);
   }
 
-  vf dcost(int i, int j) const {
+  VT_LANES vf dcost(int i, int j) const {
     vf d = align(i, j);
     if (plain) return d;
     vf cij = c[i * m + j];
