@@ -46,7 +46,8 @@ def _pretrain(a, console):
         learn = pretrain(train_csv=a.csv, caption_dir=a.captions, feature_root=a.features, video_root=a.videos, loss=a.loss,
                          loss_kwargs={k: v for d in a.loss_args for k, v in d.items()}, tda=a.tda, epochs=a.epochs, lr=a.lr, bs=a.bs,
                          n_segments=a.n_segments, seed=a.seed, progress=prog, checkpoints=a.checkpoints or Path(f'{a.out}.checkpoints'),
-                         resume=a.resume, shard_root=a.shards, video_arch=a.video_arch, **grid)  # video_arch: for videos only
+                         resume=a.resume, shard_root=a.shards, video_arch=a.video_arch,  # video_arch: for videos only
+                         learner_kwargs=dict(pretrained=a.pretrained_backbone), **grid)
     _table('validation (whole videos, S2DTW)', dict(zip(learn.recorder.metric_names[1:-1], learn.recorder.values[-1])), console)
     if _rank0(): console.print(f'saved {save_pretrained(learn, a.out, a.overwrite)}')
 

@@ -119,6 +119,9 @@ def _pretrain_args(sub):
     t.add_argument('--bs', type=_positive, default=16, help='batch size (videos) per process')
     t.add_argument('--seed', type=int, default=0, help='seed of the split, the initialisation and the batches')
     t.add_argument('--video-arch', default='test_convnext', help='timm backbone of the video tower, with --videos (random weights: the default is a tiny network for CPU demos, not for real runs)')
+    t.add_argument('--pretrained-backbone', nargs='?', const=True, default=False, metavar='WEIGHTS',
+                   help="with --videos: start --video-arch from pretrained weights, timm's (downloaded once) or a local weights file; "
+                        "the backbone then stays frozen while the rest trains")
     t.add_argument('--out', type=Path, default=Path('model'), help='folder for the model (model.safetensors, config.json, tokenizer.json)')
     t.add_argument('--checkpoints', type=Path, help='folder of the per-epoch checkpoint (default: <out>.checkpoints)')
     t.add_argument('--resume', action='store_true', help='continue from the last epoch checkpoint')
@@ -212,6 +215,8 @@ def parse_args(argv:list|None=None, # Command line arguments (default: `sys.argv
     a = p.parse_args(argv)
     if a.cmd == 'pretrain' and not (a.synth or a.shards or a.captions and (a.videos or a.features)):
         p.error('pretrain needs --synth SIZE, --shards DIR, or --captions and --videos or --features')
+    if a.cmd == 'pretrain' and a.pretrained_backbone and not (a.videos or a.shards):
+        p.error('--pretrained-backbone is the video backbone of --videos (or of video --shards): features have none')
     if a.cmd == 'features' and a.arch == 's3d' and not a.weights:
         p.error("features --arch s3d needs --weights s3d_howto100m.pth (https://github.com/antoine77340/S3D_HowTo100M), or a timm --arch")
     if a.cmd == 'eval' and a.task == 'steps' and (a.format != 'crosstask' or not a.tasks):
