@@ -6,6 +6,7 @@ on random inputs: CUDA float64 against CPU float64 to 1e-9, CUDA float32 against
 the largest magnitude of the reference (looser where the CPU kernel's own float32 error is larger: see compare).
 Run by bench/gpu_check.sh.
 """
+import functools
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ if not torch.cuda.is_available():
     pytest.skip('CUDA is not available', allow_module_level=True)
 
 from vtlearn.kernels import load_kernel
+from vtlearn.test_utils import dtw_case
 
 F32_FWD, F32_BWD, F64 = 2e-5, 2e-4, 1e-9
 
@@ -29,23 +31,7 @@ def rel(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() if b.numel() else 0.
 
 
-def make_case(Bv, Bt, N, M, pairwise, scale=1., full=False, strided=False, seed=0):
-    "Random float64 costs ((Bv, N, Bt, M) view of a matrix, or (B, N, M)), lengths (max included) and grad_out."
-    g = torch.Generator().manual_seed(seed)
-    if pairwise:
-        mat = torch.randn(Bt * M, Bv * N, generator=g, dtype=torch.float64).t() if strided else \
-              torch.randn(Bv * N, Bt * M, generator=g, dtype=torch.float64)
-        cost = mat.view(Bv, N, Bt, M)
-    else:
-        Bt = Bv
-        cost = torch.randn(Bv, N + 1, M + 2, generator=g, dtype=torch.float64)
-        cost = cost[:, 1:, 2:] if strided else cost[:, :N, :M].contiguous()
-    cost = (cost * scale).clamp(-scale * 1.2, scale * 1.2) if scale != 1. else cost
-    vl = torch.randint(1, N + 1, (Bv,), generator=g); tl = torch.randint(1, M + 1, (Bt,), generator=g)
-    if full: vl[:], tl[:] = N, M
-    vl[0], tl[-1] = N, M
-    gout = torch.randn((Bv, Bt) if pairwise else (Bv,), generator=g, dtype=torch.float64)
-    return cost, vl, tl, gout
+make_case = functools.partial(dtw_case, strided=False)  # contiguous costs unless a case asks for strides
 
 
 def to_cuda(x):

@@ -755,6 +755,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'vtlearn.synth.synth_howto': ('synth.html#synth_howto', 'vtlearn/synth.py'),
                                'vtlearn.synth.synth_rng': ('synth.html#synth_rng', 'vtlearn/synth.py'),
                                'vtlearn.synth.video_features': ('synth.html#video_features', 'vtlearn/synth.py')},
+            'vtlearn.test_utils': { 'vtlearn.test_utils.dtw_case': ('test_utils.html#dtw_case', 'vtlearn/test_utils.py'),
+                                    'vtlearn.test_utils.tiny_learner': ('test_utils.html#tiny_learner', 'vtlearn/test_utils.py')},
             'vtlearn.torch_core': { 'vtlearn.torch_core.atomic_file': ('torch_core.html#atomic_file', 'vtlearn/torch_core.py'),
                                     'vtlearn.torch_core.masked_mean': ('torch_core.html#masked_mean', 'vtlearn/torch_core.py'),
                                     'vtlearn.torch_core.seq_mask': ('torch_core.html#seq_mask', 'vtlearn/torch_core.py')},
