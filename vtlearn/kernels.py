@@ -32,20 +32,19 @@ def compiled_kernels_disabled() -> bool:
     return os.environ.get('VTLEARN_NO_KERNELS', '') not in ('', '0')
 
 # %% ../nbs/00_kernels.ipynb #38442734
-def _jit_build(kinds, verbose=False, is_python_module=False):
-    "Compile the sources of `kinds` on first use (torch caches the build), with the first flags that compile; the library's path, or the module."
+def _jit_build(kinds, verbose=False):
+    "Compile the sources of `kinds` on first use (torch caches the build), with the first flags that compile: the library's path."
     from torch.utils import cpp_extension as ce
     t0, err = time.time(), None
-    emu = kinds == ('emulator',)  # a pybind11 module of ATen's C++ API: not a stable-ABI build
-    cflags = (['-O2'],) if emu else _CFLAGS
+    cflags = (['-O2'],) if kinds == ('emulator',) else _CFLAGS
     for i, flags in enumerate(cflags):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
                 out = ce.load(_jit_name(kinds) + (f'_{i}' if i else ''), [str(csrc/s) for k in kinds for s in _SRCS[k]],
-                              extra_include_paths=[str(csrc)], extra_cflags=flags + ([] if emu else [_FLOOR]), verbose=verbose,
+                              extra_include_paths=[str(csrc)], extra_cflags=flags + [_FLOOR], verbose=verbose,
                               extra_ldflags=[f for f in flags if f == '-fopenmp'], extra_cuda_cflags=['-O3', '-lineinfo', _FLOOR],
-                              is_python_module=is_python_module)
+                              is_python_module=False)
         except Exception as e: err = e; continue  # a compiler error, or no compiler
         if i: warnings.warn(f"vtlearn: this compiler rejects {' '.join(f for f in cflags[0] if f not in flags)}, so the S2DTW kernel is "
                             "built without it: slower, on one core.")
@@ -134,8 +133,9 @@ def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'triton'
 
 @functools.cache
 def _load_emulator(verbose=False):
-    "The host emulator of the CUDA kernel (`s2dtw_emu.cpp`, a pybind11 module): a test tool, and what `cuda_schedule` reads."
-    return _jit_build(('emulator',), verbose, is_python_module=True)
+    "The host emulator of the CUDA kernel (`s2dtw_emu.cpp`): a test tool, and what `cuda_schedule` reads. Its operators, `torch.ops.vtlearn_emu`."
+    _jit_build(('emulator',), verbose)
+    return torch.ops.vtlearn_emu
 
 # %% ../nbs/00_kernels.ipynb #3430313b
 def cpu_isa() -> str:
