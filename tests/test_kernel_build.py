@@ -1,7 +1,7 @@
-"""The build on first use (VTLEARN_JIT_KERNELS=1: as where vtlearn was installed without vtlearn._C) runs with a compiler
-that rejects -fopenmp, as Apple's clang does without libomp: `load_kernel` falls back to a build without OpenMP and
-warns. A real build, in a fresh process and an empty cache (it needs its own environment: CXX and TORCH_EXTENSIONS_DIR
-are read when the extension is built)."""
+"""The kernels that pip installs (vtlearn._C) load without compiling anything. The build on first use
+(VTLEARN_JIT_KERNELS=1: as where vtlearn was installed without vtlearn._C) runs with a compiler that rejects -fopenmp,
+as Apple's clang does without libomp: `load_kernel` falls back to a build without OpenMP and warns. Real builds, in
+fresh processes and empty caches (CXX and TORCH_EXTENSIONS_DIR are read when an extension is built)."""
 import os, subprocess, sys
 from pathlib import Path
 
@@ -43,3 +43,26 @@ def test_cpu_kernel_without_openmp(tmp_path):
         if run == 0: first = compiles
     assert any('-fopenmp' not in l for l in first)  # the first process built the fallback
     assert compiles[len(first):] and all('-fopenmp' in l for l in compiles[len(first):])  # the second only retried OpenMP
+
+
+INSTALLED = '''
+import os, torch
+from vtlearn.kernels import load_kernel, cpu_isa
+k = load_kernel('cpu')
+one = torch.tensor([1])
+print(k.path.name, cpu_isa(), k.forward(-torch.tensor([[[0.6]]], dtype=torch.float64), one, one, False, False, 0.1, 0.1, 0.5).item())
+print(sorted(os.listdir(os.environ['TORCH_EXTENSIONS_DIR'])))
+'''
+
+
+def test_installed_kernels_need_no_compile(tmp_path):
+    "As the README installs vtlearn (pip install), the operators come from vtlearn._C: nothing compiles at first use."
+    env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path))
+    env.pop('VTLEARN_JIT_KERNELS', None)
+    r = subprocess.run([sys.executable, '-c', INSTALLED], env=env, capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (name, isa, value), built = r.stdout.split('\n')[0].split(), r.stdout.strip().splitlines()[-1]
+    assert name.startswith('_C.') and name.endswith('.so'), name  # the installed extension (_C.abi3.so)
+    assert isa in ('baseline', 'avx2', 'avx512') and abs(float(value) - 0.2874615834355262) < 1e-12
+    assert built == '[]' and 'compiled' not in r.stderr, (built, r.stderr[-500:])  # torch's cache untouched
