@@ -20,7 +20,7 @@ from .distributed import world, ParallelLearner
 from .align import s2dtw_alignment, check_pair, unchecked
 from .torch_core import seq_mask
 from .metrics import retrieval_metrics_for, sequence_similarity
-from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM
+from .models.core import TimmVideoEncoder, FeatureEncoder, VideoTextModel, EMBED_DIM, VIDEO_ARCH
 from .models.text import create_text_encoder
 from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 from .data.text import CaptionTokenizer
@@ -189,7 +189,7 @@ class VTLearner(ParallelLearner):
 
 # %% ../nbs/07_learner.ipynb #4f2a82d4
 def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.tokenizer`): its vocabulary sizes the text tower
-                    video_arch:str='test_convnext', # timm backbone of the video tower, applied to each frame (clips)
+                    video_arch:str=VIDEO_ARCH, # timm backbone of the video tower, applied to each frame (clips)
                     n_features:int|None=None, # Size F of pre-extracted clip features: an MLP video tower instead of `video_arch`
                     text_arch:str='wordpool', # One of `list_text_encoders()`
                     out_dim:int=EMBED_DIM, # Embedding size D of both towers
@@ -212,7 +212,7 @@ def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.
 # %% ../nbs/07_learner.ipynb #0c98c3a6
 @delegates(Learner.__init__, but=['dls', 'model', 'loss_func', 'metrics', 'cbs', 'splitter'])
 def vt_learner(dls, # `VideoTextDataLoaders` (clips or features)
-               video_arch:str='test_convnext', # timm backbone of the video tower (ignored for features)
+               video_arch:str=VIDEO_ARCH, # timm backbone of the video tower (ignored for features)
                text_arch:str='wordpool', # One of `list_text_encoders()`
                out_dim:int=EMBED_DIM, # Embedding size D of both towers
                temporal:str='mean', # One of `list_temporal()`: how a clip's frames are pooled

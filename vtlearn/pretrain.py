@@ -19,7 +19,7 @@ from .learner import vt_learner, VTLearner
 from .distributed import init_distributed, data_parallel
 from .callback.progress import quietly
 from .callback.checkpoint import EpochSeed, EpochCheckpoint, load_checkpoint
-from .models.core import EMBED_DIM
+from .models.core import EMBED_DIM, VIDEO_ARCH
 
 # %% auto #0
 __all__ = ['pretrain']
@@ -38,7 +38,7 @@ def pretrain(train_csv:str|Path|None=None, # HowTo100M-format CSV (`video_path` 
              bs:int=16, # Batch size (videos) per process: the global batch is `bs` x the number of processes
              n_segments:int=8, # Clips and captions per sample
              out_dim:int=EMBED_DIM, # Embedding size
-             video_arch:str='test_convnext', # timm backbone of the video tower, for videos (`vt_learner`)
+             video_arch:str=VIDEO_ARCH, # timm backbone of the video tower, for videos (`vt_learner`)
              text_arch:str='wordpool', # One of `list_text_encoders()`
              text_kwargs:dict|None=None, # Passed to the text tower, e.g. `dict(hidden=512)`
              learner_kwargs:dict|None=None, # More arguments of `vt_learner` (`temporal`, `pretrained`, `path`...)

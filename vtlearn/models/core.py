@@ -14,8 +14,9 @@ import timm
 from ..torch_core import seq_mask  # the mask of the real positions of padded sequences
 
 # %% auto #0
-__all__ = ['EMBED_DIM', 'configurable', 'jsonable', 'model_config', 'model_from_config', 'AttentionPool', 'ConvPool', 'MeanPool',
-           'list_temporal', 'create_temporal', 'TimmVideoEncoder', 'FeatureEncoder', 'Center', 'VideoTextModel']
+__all__ = ['EMBED_DIM', 'VIDEO_ARCH', 'configurable', 'jsonable', 'model_config', 'model_from_config', 'AttentionPool',
+           'ConvPool', 'MeanPool', 'list_temporal', 'create_temporal', 'TimmVideoEncoder', 'FeatureEncoder', 'Center',
+           'VideoTextModel']
 
 # %% ../../nbs/05_models.core.ipynb #d9adf9f6
 _CONFIGURABLE = {}  # class name -> class: the models a saved config may name (nothing else is ever built from a file)
@@ -98,6 +99,7 @@ def model_from_config(config:dict, # From `model_config`
 
 # %% ../../nbs/05_models.core.ipynb #9a52c375
 EMBED_DIM = 512  # the embedding size D of every tower, learner and recipe by default: the published models' size
+VIDEO_ARCH = 'resnet18'  # the timm backbone of every video tower by default: small, with ImageNet weights in timm ('test_convnext' for CPU demos)
 
 class AttentionPool(nn.Module):
     "Attention pooling over time: a learned query scores each frame's features; the clip is their softmax-weighted sum."
@@ -169,7 +171,7 @@ def _cache_only(on:bool):
 @configurable(reset={'pretrained': False})
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
-    def __init__(self, arch:str='resnet18', # Any timm model name (e.g. 'test_convnext' for a fast CPU demo)
+    def __init__(self, arch:str=VIDEO_ARCH, # Any timm model name (e.g. 'test_convnext' for a fast CPU demo)
                  out_dim:int=EMBED_DIM, # Embedding size D
                  temporal:str='mean', # 'mean', 'conv' (temporal convolution) or 'attn' (attention pooling)
                  pretrained:bool|str|Path=False, # True: timm's weights (downloaded, or from the Hugging Face cache when the Hub cannot be reached); or a local weights file
