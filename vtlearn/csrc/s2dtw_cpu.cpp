@@ -54,27 +54,24 @@ void run(const vt::CpuCall& call) {
   vt::run_cpu(call);
 }
 
+// The call's common part; out (may be null) receives the distances.
 vt::CpuCall make_call(const Tensor& cost, const Tensor& vlen, const Tensor& tlen, bool pairwise, bool plain, double gamma,
-                      double smooth_gamma, double tau, Tensor& out) {
+                      double smooth_gamma, double tau, void* out) {
   vt::CpuCall k{};
   k.f64 = cost.scalar_type() == vt::ScalarType::Double; k.plain = plain;
   k.threads = (int)torch::stable::get_num_threads();
-  k.cost = cost.const_data_ptr(); k.out = out.mutable_data_ptr();
+  k.cost = cost.const_data_ptr(); k.out = out;
   k.ix = vt::make_index(cost, vlen, tlen, pairwise);
   k.P = num_pairs(cost, pairwise); k.N = cost.size(1); k.M = cost.size(pairwise ? 3 : 2);
   k.g = gamma; k.sg = smooth_gamma; k.tau = tau;
   return k;
 }
 
-Tensor new_out(const Tensor& cost, bool pairwise) {
-  return pairwise ? vt::new_empty(cost, {cost.size(0), cost.size(2)}) : vt::new_empty(cost, {cost.size(0)});
-}
-
 Tensor dtw_forward(Tensor cost, Tensor vlen, Tensor tlen, bool pairwise, bool plain, double gamma, double smooth_gamma,
                    double tau) {
   check_args(cost, vlen, tlen, pairwise);
-  auto out = new_out(cost, pairwise);
-  run(make_call(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, out));
+  auto out = vt::new_distances(cost, pairwise);
+  run(make_call(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, out.mutable_data_ptr()));
   return out;
 }
 
@@ -85,10 +82,9 @@ Tensor backward_impl(const Tensor& cost, const Tensor& vlen, const Tensor& tlen,
   check_args(cost, vlen, tlen, pairwise);
   STD_TORCH_CHECK(grad_out.numel() == num_pairs(cost, pairwise), "grad_out must have one entry per pair");
   auto grad = torch::stable::new_zeros(cost, cost.sizes());
-  Tensor out = value ? (*value = new_out(cost, pairwise)) : Tensor();
+  if (value) *value = vt::new_distances(cost, pairwise);
   auto go = torch::stable::contiguous(torch::stable::to(grad_out, cost.scalar_type()));
-  auto k = make_call(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad);  // out: set below
-  k.out = value ? out.mutable_data_ptr() : nullptr;
+  auto k = make_call(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, value ? value->mutable_data_ptr() : nullptr);
   k.gout = go.const_data_ptr(); k.grad = grad.mutable_data_ptr(); k.alignment = alignment;
   k.gx = vt::make_index(grad, vlen, tlen, pairwise);
   run(k);

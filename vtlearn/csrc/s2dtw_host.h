@@ -25,6 +25,11 @@ template <typename F> void dispatch_float(const Tensor& t, F f) {
 // A new (size...) tensor of the dtype and device of like.
 inline Tensor new_empty(const Tensor& like, std::initializer_list<int64_t> size) { return torch::stable::new_empty(like, size); }
 
+// The distances of the pairs of cost: (Bv, Bt) pairwise, (B,) paired.
+inline Tensor new_distances(const Tensor& cost, bool pairwise) {
+  return pairwise ? new_empty(cost, {cost.size(0), cost.size(2)}) : new_empty(cost, {cost.size(0)});
+}
+
 // pairwise: cost is (Bv, N, Bt, M); paired: (B, N, M). Any strides.
 inline PairIndex make_index(const Tensor& x, const Tensor& vlen, const Tensor& tlen, bool pairwise) {
   PairIndex ix{};
@@ -72,7 +77,7 @@ TeamJob<T> make_job(const Tensor& cost, const PairIndex& ix, bool pairwise, bool
 template <typename Run>
 Tensor team_forward(const Tensor& cost, const Tensor& vlen, const Tensor& tlen, bool pairwise, bool plain,
                     double gamma, double smooth_gamma, double tau, bool poison, Run run) {
-  auto out = pairwise ? new_empty(cost, {cost.size(0), cost.size(2)}) : new_empty(cost, {cost.size(0)});
+  auto out = new_distances(cost, pairwise);
   if (out.numel() == 0) return out;
   if (poison) torch::stable::fill_(out, NAN);
   auto ix = make_index(cost, vlen, tlen, pairwise);
@@ -95,7 +100,7 @@ Tensor team_backward(const Tensor& cost, const Tensor& vlen, const Tensor& tlen,
   STD_TORCH_CHECK(grad_out.device() == cost.device() && grad_out.numel() == P, "grad_out must have one entry per pair, on the device of cost");
   auto go = torch::stable::contiguous(torch::stable::to(grad_out, cost.scalar_type()));
   auto grad = torch::stable::empty_like(cost);
-  if (value) *value = pairwise ? new_empty(cost, {cost.size(0), cost.size(2)}) : new_empty(cost, {P});
+  if (value) *value = new_distances(cost, pairwise);
   if (grad.numel() == 0) return grad;
   if (poison) { torch::stable::fill_(grad, NAN); if (value) torch::stable::fill_(*value, NAN); }
   auto ix = make_index(cost, vlen, tlen, pairwise), gx = make_index(grad, vlen, tlen, pairwise);
