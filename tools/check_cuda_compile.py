@@ -41,9 +41,10 @@ def find_nvcc():
 def compile_check(nvcc, tmp):
     import torch
     from torch.utils.cpp_extension import include_paths
+    from vtlearn.kernels import _FLOOR  # the torch floor the builds target
     incs = include_paths(device_type='cuda') + [sysconfig.get_path('include')]
     cmd = [nvcc, '-c', str(SRC), '-o', str(Path(tmp) / 's2dtw_cuda.o'),
-           *[f'-I{p}' for p in incs], '-DTORCH_TARGET_VERSION=0x020a000000000000',  # as setup.py
+           *[f'-I{p}' for p in incs], _FLOOR,
            '-std=c++20', '-O3', '--expt-relaxed-constexpr', '--compiler-options', '-fPIC',
            '-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
            '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__',

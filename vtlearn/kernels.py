@@ -14,9 +14,9 @@ __all__ = ['csrc', 'GPUS', 'compiled_kernels_disabled', 'register_ops', 'load_ke
 
 # %% ../nbs/00_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
-_SRCS = {'cpu': ['s2dtw_cpu.cpp', 's2dtw_cpu_avx2.cpp', 's2dtw_cpu_avx512.cpp'], 'cuda': ['s2dtw_cuda.cu'],  # as setup.py
+_SRCS = {'cpu': ['s2dtw_cpu.cpp', 's2dtw_cpu_avx2.cpp', 's2dtw_cpu_avx512.cpp'], 'cuda': ['s2dtw_cuda.cu'],  # setup.py builds these too
          'emulator': ['s2dtw_emu.cpp']}  # the CUDA kernel's schedule run on the CPU: a test tool (`_load_emulator`)
-_FLOOR = '-DTORCH_TARGET_VERSION=0x020a000000000000'  # the oldest torch the build must load into: 2.10, as setup.py
+_FLOOR = '-DTORCH_TARGET_VERSION=0x020a000000000000'  # the oldest torch the builds must load into: 2.10 (setup.py's too)
 _CFLAGS = (['-O3', '-fopenmp'], ['-O3'])  # tried in turn: a compiler without OpenMP (Apple's clang) still builds
 
 # %% ../nbs/00_kernels.ipynb #4778f11c
