@@ -11,7 +11,7 @@ from torch import Tensor
 from .kernels import load_kernel, kernel_available
 
 # %% auto #0
-__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'unchecked', 'checking_values',
+__all__ = ['softmin', 'soft_dtw_reference', 'smooth_cost', 'weak_grid', 's2dtw_reference', 'checking_values', 'unchecked',
            'check_lengths', 'check_number', 'check_params', 'check_pair', 'check_backend', 'resolve_backend',
            'pair_costs', 'dtw_from_costs', 'soft_dtw', 's2dtw', 's2dtw_pairwise', 'soft_dtw_pairwise',
            's2dtw_alignment', 'show_alignment']
@@ -74,9 +74,14 @@ def s2dtw_reference(video:Tensor, # (n, D) clip embeddings of one video
     "S2DTW of one (video, text) pair, straight from the definition (reference implementation)."
     return soft_dtw_reference(weak_grid(smooth_cost(-(video @ text.T), smooth_gamma), threshold), gamma)
 
-# %% ../nbs/01_align.ipynb #465e56fa
+# %% ../nbs/01_align.ipynb #49db5e04
 _UNCHECKED = threading.local()
 
+def checking_values() -> bool:
+    "Whether value checks run here: not inside `unchecked()`, nor while `torch.compile` traces (a host read would break the graph)."
+    return not getattr(_UNCHECKED, 'on', False) and not torch.compiler.is_compiling()
+
+# %% ../nbs/01_align.ipynb #465e56fa
 @contextmanager
 def unchecked():
     "Inside, value checks that would read tensors on the host (NaN, length ranges, token ids) are skipped: the inputs were validated where they entered."
@@ -84,22 +89,6 @@ def unchecked():
     _UNCHECKED.on = True
     try: yield
     finally: _UNCHECKED.on = prev
-
-def checking_values() -> bool:
-    "Whether value checks run here: not inside `unchecked()`, nor while `torch.compile` traces (a host read would break the graph)."
-    return not getattr(_UNCHECKED, 'on', False) and not torch.compiler.is_compiling()
-
-# %% ../nbs/01_align.ipynb #97501798
-def _check_finite(x, name):
-    if not checking_values(): return
-    if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or Inf values")
-
-def _check_seq(x, name):
-    if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point(): raise TypeError(f"{name} must be a floating point tensor, got {x.dtype}")
-    if x.dim() != 3: raise ValueError(f"{name} must have shape (B, N, D), got {tuple(x.shape)}")
-    if 0 in x.shape: raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
-    _check_finite(x, name)
 
 # %% ../nbs/01_align.ipynb #acd32407
 def check_lengths(lens:Tensor|None, # (B,) integer lengths, a sequence of them, or None for full length
@@ -136,6 +125,18 @@ def check_params(gamma:float, # Soft-DTW temperature: > 0
     "Validate S2DTW's three scalars."
     check_number(gamma, 'gamma', True); check_number(smooth_gamma, 'smooth_gamma', True); check_number(threshold, 'threshold')
 
+# %% ../nbs/01_align.ipynb #97501798
+def _check_finite(x, name):
+    if not checking_values(): return
+    if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or Inf values")
+
+def _check_seq(x, name):
+    if not isinstance(x, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point(): raise TypeError(f"{name} must be a floating point tensor, got {x.dtype}")
+    if x.dim() != 3: raise ValueError(f"{name} must have shape (B, N, D), got {tuple(x.shape)}")
+    if 0 in x.shape: raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    _check_finite(x, name)
+
 # %% ../nbs/01_align.ipynb #f125ece4
 def check_pair(video:Tensor, # (Bv, N, D) clip embeddings
                text:Tensor, # (Bt, M, D) caption embeddings
@@ -162,6 +163,7 @@ def check_backend(backend:str): # 'auto', 'cpu', 'cuda', 'triton' or 'reference'
     "Raise a `ValueError` unless `backend` is one of the backends."
     if backend not in _BACKENDS: raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
 
+# %% ../nbs/01_align.ipynb #5c244b5a
 @functools.cache
 def _gpu_backend():
     "The kernel of `backend='auto'` on CUDA tensors: the CUDA kernel when it builds, else Triton (said once per process), else an error."
@@ -192,20 +194,6 @@ def resolve_backend(backend:str, # 'auto', 'cpu', 'cuda', 'triton' or 'reference
     return backend
 
 
-# %% ../nbs/01_align.ipynb #cb8b58fe
-_OPS = {'cpu': 'dtw_', 'cuda': 'dtw_', 'triton': 'triton_dtw_'}  # operator names: the prefix, then forward, forward_backward, backward
-
-@torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing
-def _ready(kind:str) -> bool:
-    "Load `kind`'s kernel (which registers its operators' fake kernels and autograd formula)."
-    load_kernel(kind)
-    return True
-
-def _op(kind, name):
-    "The operator `name` ('forward', 'forward_backward' or 'backward') of backend `kind`, ready to call."
-    _ready(kind)
-    return getattr(torch.ops.vtlearn, _OPS[kind] + name).default
-
 # %% ../nbs/01_align.ipynb #42543c87
 def _kernel_dtype(x):
     "The DP runs in float32 or float64: half-precision costs (autocast GEMMs) are upcast."
@@ -225,6 +213,21 @@ def pair_costs(video:Tensor, # (Bv, N, D) clip embeddings
         return _kernel_dtype(-(video.reshape(Bv * N, D) @ text.reshape(Bt * M, D).T)).view(Bv, N, Bt, M)
     return _kernel_dtype(-torch.bmm(video, text.transpose(1, 2)))
 
+# %% ../nbs/01_align.ipynb #cb8b58fe
+_OPS = {'cpu': 'dtw_', 'cuda': 'dtw_', 'triton': 'triton_dtw_'}  # operator names: the prefix, then forward, forward_backward, backward
+
+@torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing
+def _ready(kind:str) -> bool:
+    "Load `kind`'s kernel (which registers its operators' fake kernels and autograd formula)."
+    load_kernel(kind)
+    return True
+
+def _op(kind, name):
+    "The operator `name` ('forward', 'forward_backward' or 'backward') of backend `kind`, ready to call."
+    _ready(kind)
+    return getattr(torch.ops.vtlearn, _OPS[kind] + name).default
+
+# %% ../nbs/01_align.ipynb #b7c682cc
 def _reference(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold):
     "The reference over a batch of costs, pair by pair, with the kernels' calling convention."
     def one(c): return soft_dtw_reference(c if plain else weak_grid(smooth_cost(c, smooth_gamma), threshold), gamma)
@@ -324,6 +327,17 @@ def soft_dtw_pairwise(video:Tensor, # (Bv, N, D) clip embeddings
     vl, tl = check_pair(video, text, video_lengths, text_lengths, paired=False)
     return dtw_from_costs(pair_costs(video, text, True), vl, tl, True, True, gamma, 1.0, 0.0, backend)
 
+# %% ../nbs/01_align.ipynb #18ad5ffa
+def _reference_alignment(cost, vlen, tlen, gamma, smooth_gamma, threshold, plain=False):
+    "Reference `dR/dG` on the real cells of each pair, by autograd through `soft_dtw_reference`."
+    out = torch.zeros_like(cost, dtype=torch.float64)
+    for p in range(cost.shape[0]):
+        c = cost[p, :vlen[p], :tlen[p]].double()
+        cs = (c if plain else smooth_cost(c, smooth_gamma)).requires_grad_()
+        with torch.enable_grad(): g, = torch.autograd.grad(soft_dtw_reference(cs if plain else weak_grid(cs, threshold), gamma), cs)
+        out[p, :vlen[p], :tlen[p]] = g
+    return out.to(cost.dtype)
+
 # %% ../nbs/01_align.ipynb #ed7e5bf8
 def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
                     text:Tensor, # (B, M, D) caption embeddings
@@ -347,16 +361,6 @@ def s2dtw_alignment(video:Tensor, # (B, N, D) clip embeddings
             g = _op(kind, 'backward')(cost, vl, tl, cost.new_ones(cost.shape[0]), False, plain,
                                       0. if hard else float(gamma), float(smooth_gamma), float(threshold), True)
     return g
-
-def _reference_alignment(cost, vlen, tlen, gamma, smooth_gamma, threshold, plain=False):
-    "Reference `dR/dG` on the real cells of each pair, by autograd through `soft_dtw_reference`."
-    out = torch.zeros_like(cost, dtype=torch.float64)
-    for p in range(cost.shape[0]):
-        c = cost[p, :vlen[p], :tlen[p]].double()
-        cs = (c if plain else smooth_cost(c, smooth_gamma)).requires_grad_()
-        with torch.enable_grad(): g, = torch.autograd.grad(soft_dtw_reference(cs if plain else weak_grid(cs, threshold), gamma), cs)
-        out[p, :vlen[p], :tlen[p]] = g
-    return out.to(cost.dtype)
 
 # %% ../nbs/01_align.ipynb #2b579f54
 def show_alignment(video:Tensor, # (N, D) clip embeddings of one video

@@ -17,7 +17,7 @@ from .dropdtw import drop_dtw_pairwise, drop_dtw_alignment
 __all__ = ['all_gather_with_grad', 'SeqContrastiveLoss', 'S2DTWLoss', 'SoftDTWLoss', 'DTWLoss', 'DropDTWLoss', 'InfoNCELoss',
            'MILNCELoss', 'local_permutations', 'count_local_permutations', 'TDA', 'list_losses', 'create_loss']
 
-# %% ../nbs/02_losses.ipynb #487e912f
+# %% ../nbs/02_losses.ipynb #98908bb3
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.bool)
 _DTYPE_CODES = {d: i for i, d in enumerate(_DTYPES)}
 
@@ -36,6 +36,7 @@ class _AllGather(torch.autograd.Function):
         r = dist.get_rank()
         return g[r * ctx.b:(r + 1) * ctx.b]
 
+# %% ../nbs/02_losses.ipynb #487e912f
 def all_gather_with_grad(x:Tensor, # This rank's shard; the same shape on every rank
                         ) -> Tensor: # The shards of all ranks concatenated along dim 0, in rank order
     "Concatenate `x` over all ranks; gradients flow back to each rank's own shard, summed over every rank's loss."
@@ -52,6 +53,10 @@ def all_gather_with_grad(x:Tensor, # This rank's shard; the same shape on every 
             raise ValueError(f"all ranks must have the same shape and dtype, got {[(s, _DTYPES[c] if c >= 0 else '?') for s, c in shapes]}")
     return _AllGather.apply(x)
 
+# %% ../nbs/02_losses.ipynb #8cf3322c
+_DIRECTIONS = ('t2v', 'v2t', 'both')
+_MAX_LOG_SCALE = math.log(100)  # CLIP's cap on a learned logit scale
+
 def _global_loss(share:Tensor, ws:int) -> Tensor:
     "This rank's share of a global loss -> the global value on every rank, with `ws` x the share's gradient (DDP averages)."
     if ws == 1: return share
@@ -59,9 +64,6 @@ def _global_loss(share:Tensor, ws:int) -> Tensor:
     return ws * share + (total - ws * share.detach())
 
 # %% ../nbs/02_losses.ipynb #85f62e25
-_DIRECTIONS = ('t2v', 'v2t', 'both')
-_MAX_LOG_SCALE = math.log(100)  # CLIP's cap on a learned logit scale
-
 class SeqContrastiveLoss(nn.Module):
     "InfoNCE over a distance between (video, text) sequences; subclasses define `distances` (and `_path`, their alignment)."
     scales_costs = True  # the cost scale multiplies the costs `-<v_i, t_j>` (InfoNCE: its cosine logits instead)
@@ -169,6 +171,7 @@ class SoftDTWLoss(SeqContrastiveLoss):
     def _path(self, video, text, video_lengths, text_lengths):  # plain DTW's path: every clip and caption on it
         return s2dtw_alignment(video, text, video_lengths=video_lengths, text_lengths=text_lengths, hard=True, plain=True)
 
+# %% ../nbs/02_losses.ipynb #131487dc
 class DTWLoss(SeqContrastiveLoss):
     "Baseline: InfoNCE over classic DTW (hard min, `gamma -> 0`) of `-<v_i, t_j>`, trained with subgradients."
     def __init__(self, direction:str='t2v', # 't2v', 'v2t' or 'both'
@@ -364,6 +367,7 @@ def list_losses() -> list:
     "The names `create_loss` knows: S2DTW (VT-TWINS) first, then Drop-DTW and the baselines of its ablation."
     return list(_LOSSES)
 
+# %% ../nbs/02_losses.ipynb #7943b79e
 def create_loss(name:str, # One of `list_losses()`
                 **kwargs, # Passed to the loss (e.g. `gamma`, `threshold`, `direction`)
                ) -> nn.Module:

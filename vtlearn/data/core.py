@@ -26,11 +26,12 @@ from .text import CaptionTokenizer, train_tokenizer
 from .formats import VideoItem, Segment, DataReport, read_howto100m
 
 # %% auto #0
-__all__ = ['MIN_VALID', 'ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'LoadIssuesCallback',
-           'SeqRef', 'ClipsRef', 'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans',
-           'DecodeClips', 'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock',
-           'FeatureSeqBlock', 'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'check_valid_size',
-           'VideoTextDataLoaders', 'feature_items', 'show_batch', 'segment_items', 'whole_videos', 'split_by_video']
+__all__ = ['MIN_VALID', 'ClipSeq', 'FeatureSeq', 'CaptionSeq', 'SeqLengths', 'Captions', 'LoadIssues', 'SeqRef', 'ClipsRef',
+           'FeaturesRef', 'CaptionsRef', 'LengthsRef', 'MakeRef', 'SampleWindow', 'clip_spans', 'DecodeClips',
+           'LoadFeatures', 'TokenizeCaptions', 'CountLengths', 'ClipsToFloat', 'ClipSeqBlock', 'FeatureSeqBlock',
+           'CaptionSeqBlock', 'LengthsBlock', 'check_items', 'VideoTextDL', 'check_valid_size', 'feature_items',
+           'VideoTextDataLoaders', 'show_batch', 'LoadIssuesCallback', 'segment_items', 'whole_videos',
+           'split_by_video']
 
 # %% ../../nbs/03c_data.core.ipynb #e8e3b4b6
 class ClipSeq(TensorBase):
@@ -87,18 +88,6 @@ class LoadIssues:
         d = dict(self.__dict__); d.pop('_lock'); return d
     def __setstate__(self, d): self.__dict__.update(d); self._lock = multiprocessing.Lock()
 
-# %% ../../nbs/03c_data.core.ipynb #0538958a
-class LoadIssuesCallback(Callback):
-    "Log a summary of the samples skipped during each epoch (add it to a `Learner`)."
-    order = 90
-    def __init__(self, issues:LoadIssues): self.issues = issues
-    def before_fit(self): self._start = self.issues.counts.clone()  # also when an epoch is cancelled before it starts
-    def before_epoch(self): self._start = self.issues.counts.clone()
-    def after_epoch(self):
-        new = self.issues.counts - self._start
-        if new[:-1].sum(): logging.getLogger('vtlearn.data').warning(
-            f"epoch {self.epoch}: {int(new[:-1].sum())} samples skipped ({self.issues.summary()})")
-
 # %% ../../nbs/03c_data.core.ipynb #f41efbcb
 @dataclass
 class SeqRef:
@@ -109,11 +98,13 @@ class SeqRef:
     @property
     def segments(self) -> list: return self.item.segments[self.start:self.stop]
 
+# %% ../../nbs/03c_data.core.ipynb #2bbdebc6
 class ClipsRef(SeqRef): "The clips of a window (decoded by `DecodeClips`)."
 class FeaturesRef(SeqRef): "The features of a window (loaded by `LoadFeatures`)."
 class CaptionsRef(SeqRef): "The captions of a window (tokenized by `TokenizeCaptions`)."
 class LengthsRef(SeqRef): "The lengths of a window (counted by `CountLengths`)."
 
+# %% ../../nbs/03c_data.core.ipynb #73726598
 class MakeRef(Transform):
     "A block's type transform: wrap the item in the block's reference type."
     def __init__(self, ref:type): super().__init__(); self.ref = ref
@@ -136,12 +127,6 @@ class SampleWindow(RandTransform):
     def encodes(self, x:SeqRef): return replace(x, start=self.start, stop=self.start + self.n_segments)
 
 # %% ../../nbs/03c_data.core.ipynb #15f3a615
-def _pad(rows:list, n:int, shape:tuple, dtype) -> Tensor:
-    "Stack `rows` and pad with zeros to `n` rows."
-    out = torch.zeros((n, *shape), dtype=dtype)
-    if rows: out[:len(rows)] = torch.stack(rows)
-    return out
-
 def clip_spans(segments:list, # The window's `Segment`s (captions)
                grid:int|None=None, # `None`: one clip per caption (the published sampling); else this many equal clips over the window's span
                duration:float=math.inf, # Length of the video (s): an open end stops there
@@ -155,6 +140,13 @@ def clip_spans(segments:list, # The window's `Segment`s (captions)
     if not math.isfinite(e): raise ValueError("a clip grid needs a window with a finite end (an open caption end and an unknown duration)")
     e = max(e, a)
     return [Segment(a + (e - a) * k / grid, a + (e - a) * (k + 1) / grid, '') for k in range(grid)]
+
+# %% ../../nbs/03c_data.core.ipynb #17d0d0ea
+def _pad(rows:list, n:int, shape:tuple, dtype) -> Tensor:
+    "Stack `rows` and pad with zeros to `n` rows."
+    out = torch.zeros((n, *shape), dtype=dtype)
+    if rows: out[:len(rows)] = torch.stack(rows)
+    return out
 
 # %% ../../nbs/03c_data.core.ipynb #91141cbb
 class DecodeClips(Transform):
@@ -185,7 +177,7 @@ class DecodeClips(Transform):
         self.issues.success()
         return ClipSeq(_pad(clips, self.grid or self.n_segments, (self.n_frames, 3, *self.size), torch.uint8))
 
-# %% ../../nbs/03c_data.core.ipynb #23872a1c
+# %% ../../nbs/03c_data.core.ipynb #3399d257
 def _features(path):
     "A `.npy` file, or a `FileSpan` of one (a shard member), memory-mapped: nothing is read until used."
     if not isinstance(path, FileSpan): return np.load(path, mmap_mode='r')
@@ -199,6 +191,7 @@ def _features(path):
     if start - path.offset + math.prod(shape) * dtype.itemsize > path.size: raise ValueError("the .npy member is truncated")
     return np.memmap(path.path, dtype, 'r', offset=start, shape=tuple(shape), order='F' if fortran else 'C')
 
+# %% ../../nbs/03c_data.core.ipynb #23872a1c
 class LoadFeatures(Transform):
     "Average the pre-extracted features inside each segment of the window into a padded `FeatureSeq`."
     order = -5
@@ -251,6 +244,7 @@ class TokenizeCaptions(Transform):
     def decodes(self, x:CaptionSeq) -> Captions:
         return Captions(self.tokenizer.decode(r[r != 0]) for r in x if (r != 0).any())
 
+# %% ../../nbs/03c_data.core.ipynb #13ccfbd6
 class CountLengths(Transform):
     "The numbers of real clips and captions of the window, as `SeqLengths`."
     order = -5
@@ -290,6 +284,7 @@ def ClipSeqBlock(n_segments:int=8, # Segments per sample (N)
                           item_tfms=[SampleWindow(n_segments), DecodeClips(n_segments, n_frames, fps, decode_size, issues, grid, grid_span),
                                      ClipAugment(crop) if augment else ClipAugment(crop, split_idx=1)])
 
+# %% ../../nbs/03c_data.core.ipynb #35aa1601
 def FeatureSeqBlock(n_segments:int=8, # Segments per sample (N)
                     feature_fps:float=1., # Feature vectors per second in the `.npy` files
                     issues:LoadIssues|None=None, # Where skipped files are counted
@@ -300,12 +295,14 @@ def FeatureSeqBlock(n_segments:int=8, # Segments per sample (N)
     "A `TransformBlock` loading, for each sample, one pooled feature vector per segment of its window (or `grid` over its span)."
     return TransformBlock(type_tfms=MakeRef(FeaturesRef), item_tfms=[SampleWindow(n_segments), LoadFeatures(n_segments, feature_fps, issues, grid, grid_span, width)])
 
+# %% ../../nbs/03c_data.core.ipynb #e45d699b
 def CaptionSeqBlock(tokenizer:CaptionTokenizer, # Tokenizer of the captions
                     n_segments:int=8, # Segments per sample (N)
                    ) -> TransformBlock:
     "A `TransformBlock` tokenizing, for each sample, the captions of its window."
     return TransformBlock(type_tfms=MakeRef(CaptionsRef), item_tfms=[SampleWindow(n_segments), TokenizeCaptions(tokenizer, n_segments)])
 
+# %% ../../nbs/03c_data.core.ipynb #89ca438c
 def LengthsBlock(n_segments:int=8, # Segments per sample (N)
                  grid:int|None=None, # Clips per sample on a grid (see `ClipSeqBlock`), if so
                 ) -> TransformBlock:
@@ -341,14 +338,7 @@ class VideoTextDL(TfmdDL):
             if (it := super().do_item(i)) is not None: return it
         raise ValueError("no sample of this dataset could be loaded")
 
-# %% ../../nbs/03c_data.core.ipynb #eed59185
-def _width(items):
-    "The features per row of the first feature file that opens: the width every sample of the DataLoaders must have."
-    for it in items:
-        try: f = np.load(it.path, mmap_mode='r')
-        except (OSError, ValueError, EOFError): continue
-        if f.ndim == 2: return f.shape[1]
-
+# %% ../../nbs/03c_data.core.ipynb #14bf392d
 MIN_VALID = (8, 32)  # videos, captions: a validation split with fewer ranks too few to tell anything
 
 def check_valid_size(items:list, # The `VideoItem`s
@@ -362,6 +352,30 @@ def check_valid_size(items:list, # The `VideoItem`s
                   "R@1 = 100% is easy). Use more videos, or a larger valid_pct.", stacklevel=3)
     return False
 
+# %% ../../nbs/03c_data.core.ipynb #028d4805
+def feature_items(items:list, # `VideoItem`s (their `video_id`s name the feature files)
+                  feature_root:str|Path, # Folder of `<video_id>.npy` feature arrays, (time, F); a video extension in the id is dropped
+                  report:DataReport|None=None, # Where missing files are counted (default: a new one, logged)
+                 ) -> list: # The items whose feature file exists, with `path` pointing at it
+    "Point `items` at their pre-extracted feature files; the items without one are skipped and counted as `missing_features`."
+    report, found = report or DataReport('feature_items'), []
+    for it in items:
+        stem = it.video_id[:-len(Path(it.video_id).suffix)] if Path(it.video_id).suffix.lower() in VIDEO_EXTS else it.video_id
+        f = Path(feature_root)/f'{stem}.npy'
+        if f.is_file(): found.append(replace(it, path=f))
+        else: report.add('missing_features', it.video_id, str(f), action='item skipped')
+    if not found: raise ValueError(f"no feature file found under {feature_root}: " + report.summary())
+    return found
+
+# %% ../../nbs/03c_data.core.ipynb #49ad6df3
+def _width(items):
+    "The features per row of the first feature file that opens: the width every sample of the DataLoaders must have."
+    for it in items:
+        try: f = np.load(it.path, mmap_mode='r')
+        except (OSError, ValueError, EOFError): continue
+        if f.ndim == 2: return f.shape[1]
+
+# %% ../../nbs/03c_data.core.ipynb #eed59185
 class VideoTextDataLoaders(DataLoaders):
     "`DataLoaders` of (clips or features, captions, lengths) samples of N consecutive narration segments."
     @classmethod
@@ -427,21 +441,6 @@ class VideoTextDataLoaders(DataLoaders):
         items, report = read_howto100m(csv_path, caption_dir, None)
         return cls.from_items(feature_items(items, feature_root, report), features=True, feature_fps=feature_fps, **kwargs)
 
-# %% ../../nbs/03c_data.core.ipynb #028d4805
-def feature_items(items:list, # `VideoItem`s (their `video_id`s name the feature files)
-                  feature_root:str|Path, # Folder of `<video_id>.npy` feature arrays, (time, F); a video extension in the id is dropped
-                  report:DataReport|None=None, # Where missing files are counted (default: a new one, logged)
-                 ) -> list: # The items whose feature file exists, with `path` pointing at it
-    "Point `items` at their pre-extracted feature files; the items without one are skipped and counted as `missing_features`."
-    report, found = report or DataReport('feature_items'), []
-    for it in items:
-        stem = it.video_id[:-len(Path(it.video_id).suffix)] if Path(it.video_id).suffix.lower() in VIDEO_EXTS else it.video_id
-        f = Path(feature_root)/f'{stem}.npy'
-        if f.is_file(): found.append(replace(it, path=f))
-        else: report.add('missing_features', it.video_id, str(f), action='item skipped')
-    if not found: raise ValueError(f"no feature file found under {feature_root}: " + report.summary())
-    return found
-
 # %% ../../nbs/03c_data.core.ipynb #87c6196c
 @dispatch
 def show_batch(x:tuple[ClipSeq, CaptionSeq, SeqLengths], y, samples, ctxs=None, max_n:int=4, n_clips:int=4,
@@ -461,11 +460,24 @@ def show_batch(x:tuple[ClipSeq, CaptionSeq, SeqLengths], y, samples, ctxs=None, 
     fig.tight_layout()
     return axs
 
+# %% ../../nbs/03c_data.core.ipynb #e1786ce4
 @dispatch
 def show_batch(x:tuple[FeatureSeq, CaptionSeq, SeqLengths], y, samples, ctxs=None, max_n:int=4, **kwargs):
     "For each sample, its captions with the norm of each segment's feature vector."
     for i, (f, caps, lens) in enumerate(samples[:max_n]):
         print(f"sample {i}: " + ' | '.join(f"{c} ({float(v.norm()):.2f})" for c, v in zip(caps, f[:int(lens[0])])))
+
+# %% ../../nbs/03c_data.core.ipynb #0538958a
+class LoadIssuesCallback(Callback):
+    "Log a summary of the samples skipped during each epoch (add it to a `Learner`)."
+    order = 90
+    def __init__(self, issues:LoadIssues): self.issues = issues
+    def before_fit(self): self._start = self.issues.counts.clone()  # also when an epoch is cancelled before it starts
+    def before_epoch(self): self._start = self.issues.counts.clone()
+    def after_epoch(self):
+        new = self.issues.counts - self._start
+        if new[:-1].sum(): logging.getLogger('vtlearn.data').warning(
+            f"epoch {self.epoch}: {int(new[:-1].sum())} samples skipped ({self.issues.summary()})")
 
 # %% ../../nbs/03c_data.core.ipynb #e92bb4ec
 def segment_items(items:list, # `VideoItem`s with timed segments
@@ -473,11 +485,13 @@ def segment_items(items:list, # `VideoItem`s with timed segments
     "One item per segment: the clip-level view used by retrieval benchmarks (YouCook2: every step is a clip)."
     return [replace(it, segments=[s]) for it in items for s in it.segments]
 
+# %% ../../nbs/03c_data.core.ipynb #6cd46bbd
 def whole_videos(items:list, # `VideoItem`s; those without segments are action clips
                 ) -> list:
     "Items without segments (action clips) as one open-ended segment each: the whole video."
     return [it if it.segments else replace(it, segments=[Segment(0., math.inf, it.label or '')]) for it in items]
 
+# %% ../../nbs/03c_data.core.ipynb #2a062791
 def split_by_video(valid_ids:set, # The ids of the validation videos
                   ):
     "A splitter: the items of the videos in `valid_ids` are the validation set, the others the training set."

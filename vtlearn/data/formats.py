@@ -24,6 +24,7 @@ class Segment:
     end: float
     text: str
 
+# %% ../../nbs/03b_data.formats.ipynb #11e9f14c
 @dataclass
 class VideoItem:
     "One video and its annotations: timed caption `segments` (sorted by start), and a class `label` or `task` if any."
@@ -90,15 +91,6 @@ class DataReport:
 
     def __repr__(self): return self.summary()
 
-# %% ../../nbs/03b_data.formats.ipynb #250eace1
-def _finish(items, report):
-    "Log the summary; raise if nothing usable was found."
-    report.n_items = len(items)
-    if not items: raise ValueError(f"nothing usable was found: {report.summary()}")
-    if report.ok: _log.info(report.summary())
-    else: _log.warning(report.summary(examples=False))
-    return items, report
-
 # %% ../../nbs/03b_data.formats.ipynb #eb7f7728
 def _csv(p, **kwargs):
     "A CSV file as a DataFrame of strings; a ValueError for a file pandas cannot read, or would read wrong."
@@ -147,6 +139,7 @@ def clean_caption(x, # A caption as read: a string, None, NaN (an empty CSV cell
         x = x[:MAX_CAPTION_CHARS].rstrip()
     return x
 
+# %% ../../nbs/03b_data.formats.ipynb #0cb4bfcd
 def _segments(vid, rows, report):
     "Valid, sorted `Segment`s from `(key, start, end, text)` rows; the problems go to `report`."
     segs = []
@@ -166,25 +159,7 @@ def _segments(vid, rows, report):
         segs.sort(key=lambda g: (g.start, g.end))
     return segs
 
-def _find(video_root, vid, *subdirs):
-    "`find_video` in `video_root`, then in `video_root/<subdir>` (the published layouts put videos in class/task folders)."
-    for d in ('',) + tuple(s for s in subdirs if s):
-        p = find_video(Path(video_root)/d, vid)
-        if p is not None: return p
-    return None
-
 # %% ../../nbs/03b_data.formats.ipynb #2f3129e1
-def _caption_rows(vid, f, report):
-    "`(start, end, text)` lists of one caption file (`<id>.json` or MIL-NCE's `<id>.csv`), or None if unusable."
-    try:
-        if f.suffix == '.csv':
-            df = _csv(f)
-            c = {k: df[k].tolist() for k in ('start', 'end', 'text') if k in df.columns}
-        else: c = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        report.add('bad_captions', vid, f"{f.name}: {e}"); return None
-    return c
-
 def _caption_lists(vid, c, report, where):
     "Check the parallel lists `start`, `end`, `text` of one video's captions."
     if not isinstance(c, dict) or not all(isinstance(c.get(k), list) for k in ('start', 'end', 'text')):
@@ -240,6 +215,27 @@ def read_caption_file(path:str|Path, # HowTo100M's `{video_id: {start, end, text
     if not isinstance(c, dict): raise ValueError(f"{p} is not a JSON caption file: expected {{video_id: {{start, end, text}}}}")
     return c
 
+# %% ../../nbs/03b_data.formats.ipynb #250eace1
+def _finish(items, report):
+    "Log the summary; raise if nothing usable was found."
+    report.n_items = len(items)
+    if not items: raise ValueError(f"nothing usable was found: {report.summary()}")
+    if report.ok: _log.info(report.summary())
+    else: _log.warning(report.summary(examples=False))
+    return items, report
+
+# %% ../../nbs/03b_data.formats.ipynb #b2a89748
+def _caption_rows(vid, f, report):
+    "`(start, end, text)` lists of one caption file (`<id>.json` or MIL-NCE's `<id>.csv`), or None if unusable."
+    try:
+        if f.suffix == '.csv':
+            df = _csv(f)
+            c = {k: df[k].tolist() for k in ('start', 'end', 'text') if k in df.columns}
+        else: c = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        report.add('bad_captions', vid, f"{f.name}: {e}"); return None
+    return c
+
 # %% ../../nbs/03b_data.formats.ipynb #ce56314e
 def read_howto100m(csv_path:str|Path|None, # CSV with a `video_path` column (relative to `video_root`; the id is its stem); `None`: every video with captions
                    caption_dir:str|Path, # Folder of `<video_id>.json` (or `.csv`) captions, or one caption file (`read_caption_file`)
@@ -283,6 +279,14 @@ def read_howto100m(csv_path:str|Path|None, # CSV with a `video_path` column (rel
         items.append(VideoItem(vid, path, segs, task=task))
     return _finish(items, report)
 
+# %% ../../nbs/03b_data.formats.ipynb #e57cb033
+def _find(video_root, vid, *subdirs):
+    "`find_video` in `video_root`, then in `video_root/<subdir>` (the published layouts put videos in class/task folders)."
+    for d in ('',) + tuple(s for s in subdirs if s):
+        p = find_video(Path(video_root)/d, vid)
+        if p is not None: return p
+    return None
+
 # %% ../../nbs/03b_data.formats.ipynb #276dc5e7
 def _read_segment_csv(csv_path, video_root, task_col, name):
     "Items of a CSV with one segment per row: `start`, `end`, `text`, `video_id` and a task column."
@@ -305,12 +309,14 @@ def _read_segment_csv(csv_path, video_root, task_col, name):
         items.append(VideoItem(vid, path, segs, task=task))
     return _finish(items, report)
 
+# %% ../../nbs/03b_data.formats.ipynb #dbc093c2
 def read_youcook2(csv_path:str|Path, # YouCook2 CSV: `end,start,task,text,video_id`, one row per segment
                   video_root:str|Path|None, # Folder of the videos (or of `<task>/` folders); `None`: no lookup
                  ) -> tuple[list[VideoItem], DataReport]:
     "Read YouCook2 annotations: one item per video, its segments sorted by start, `task` from the `task` column."
     return _read_segment_csv(csv_path, video_root, 'task', 'read_youcook2')
 
+# %% ../../nbs/03b_data.formats.ipynb #9170be5b
 def read_crosstask(csv_path:str|Path, # CrossTask CSV: `end,start,task_id,text,video_id`, one row per segment
                    video_root:str|Path|None, # Folder of the videos (or of `<task_id>/` folders); `None`: no lookup
                   ) -> tuple[list[VideoItem], DataReport]:

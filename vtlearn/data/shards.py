@@ -20,7 +20,7 @@ from .text import CaptionTokenizer, train_tokenizer
 from .video import VIDEO_EXTS, FileSpan
 
 # %% auto #0
-__all__ = ['read_shard_index', 'write_shards', 'sample_item', 'ShardIssues', 'ShardSplit', 'ShardDL']
+__all__ = ['write_shards', 'read_shard_index', 'sample_item', 'ShardIssues', 'ShardSplit', 'ShardDL']
 
 # %% ../../nbs/03d_data.shards.ipynb #8c2d1120
 def _tarinfo(name, size):
@@ -38,7 +38,23 @@ def _key(video_id):
     "A WebDataset key: the id with `/` and `.` replaced (WebDataset cuts a member name at its first dot)."
     return re.sub(r'[./\\]', '_', video_id)
 
-# %% ../../nbs/03d_data.shards.ipynb #4296c43d
+# %% ../../nbs/03d_data.shards.ipynb #8fc1554c
+def _sample_json(it:VideoItem, source:str) -> bytes:
+    "The JSON member of a sample: its captions as HowTo100M's parallel lists, plus its id, task and source file."
+    d = dict(video_id=it.video_id, start=[s.start for s in it.segments], end=[s.end for s in it.segments],
+             text=[s.text for s in it.segments], task=it.task, source=source)
+    return json.dumps(d, sort_keys=True, ensure_ascii=False).encode()
+
+def _member(path:Path) -> bytes:
+    try: return path.read_bytes()
+    except OSError as e: raise OSError(f"cannot read {path}: {e.strerror or e}") from e
+
+def _own_shards(out:Path) -> list:
+    "The shard files that the index in `out` names: the ones vtlearn wrote there (nothing else is ever deleted)."
+    try: return [s['name'] for s in _check_index(json.loads((out/'index.json').read_bytes()), out)]
+    except (OSError, ValueError, UnicodeDecodeError): return []
+
+# %% ../../nbs/03d_data.shards.ipynb #c809fcef
 def _scan_tar(path:Path) -> dict:
     "The samples of a tar in member order: `keys` and, per key, `{ext: [offset, size]}` of its members (headers only are read)."
     keys, members = [], {}
@@ -61,6 +77,7 @@ def _scan_tar(path:Path) -> dict:
         except (tarfile.TarError, OSError, EOFError) as e: err = str(e)  # a truncated shard: the samples before the damage
     return dict(keys=keys, members=[members[k] for k in keys], **({'error': err} if err else {}))
 
+# %% ../../nbs/03d_data.shards.ipynb #16d0a2b9
 _SHARD_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]*\.tar')  # a plain file name in the folder: no path, no '..'
 _MAX_INDEX = 1 << 30  # bytes of index.json read at most (1.2 M samples take about 100 MB)
 
@@ -90,41 +107,7 @@ def _check_index(idx, root:Path) -> list:
         if any(a[0] + a[1] > b[0] for a, b in zip(spans, spans[1:])): raise ValueError(f"{where}: {s['name']} has overlapping members")
     return idx['shards']
 
-def read_shard_index(root:str|Path, # Folder of `.tar` shards (ours, with `index.json`, or video2dataset's)
-                    ) -> list: # `(shard path, key, {ext: [offset, size]})` per sample, in shard then member order
-    "The samples of a folder of shards: from `index.json` if there is one (checked: `_check_index`), else by reading the tar headers."
-    root = Path(root)
-    if not root.is_dir(): raise FileNotFoundError(f"shard folder not found: {root}")
-    if (root/'index.json').is_file():
-        if (root/'index.json').stat().st_size > _MAX_INDEX: raise ValueError(f"{root/'index.json'} is larger than {_MAX_INDEX} bytes")
-        try: idx = json.loads((root/'index.json').read_bytes())
-        except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{root/'index.json'} is not JSON ({e})") from None
-        shards = _check_index(idx, root)
-    else:
-        shards = [dict(name=p.name, **_scan_tar(p)) for p in sorted(root.glob('*.tar'))]
-        report = DataReport(f"read_shard_index({root.name})")
-        for s in shards:
-            if 'error' in s: report.add('bad_shard', s['name'], s['error'], action='rest of the shard skipped')
-    out = [(root/s['name'], k, m) for s in shards for k, m in zip(s['keys'], s['members'])]
-    if not out: raise ValueError(f"no sample found in the shards of {root}" + next((f": {s['name']} is {s['error']}" for s in shards if s.get('error')), ''))
-    return out
-
 # %% ../../nbs/03d_data.shards.ipynb #adf10b3b
-def _sample_json(it:VideoItem, source:str) -> bytes:
-    "The JSON member of a sample: its captions as HowTo100M's parallel lists, plus its id, task and source file."
-    d = dict(video_id=it.video_id, start=[s.start for s in it.segments], end=[s.end for s in it.segments],
-             text=[s.text for s in it.segments], task=it.task, source=source)
-    return json.dumps(d, sort_keys=True, ensure_ascii=False).encode()
-
-def _member(path:Path) -> bytes:
-    try: return path.read_bytes()
-    except OSError as e: raise OSError(f"cannot read {path}: {e.strerror or e}") from e
-
-def _own_shards(out:Path) -> list:
-    "The shard files that the index in `out` names: the ones vtlearn wrote there (nothing else is ever deleted)."
-    try: return [s['name'] for s in _check_index(json.loads((out/'index.json').read_bytes()), out)]
-    except (OSError, ValueError, UnicodeDecodeError): return []
-
 def write_shards(csv:str|Path, # HowTo100M-format CSV with a `video_path` column
                  captions:str|Path, # Folder of `<video_id>.json` captions (or one combined JSON file)
                  videos:str|Path|None=None, # Folder of the videos (give this or `features`)
@@ -160,6 +143,26 @@ def write_shards(csv:str|Path, # HowTo100M-format CSV with a `video_path` column
         for n in shards: os.replace(new/n, out/n)
         os.replace(new/'index.json', out/'index.json')
     finally: shutil.rmtree(new, ignore_errors=True)  # a failure leaves the old set as it was
+    return out
+
+# %% ../../nbs/03d_data.shards.ipynb #4296c43d
+def read_shard_index(root:str|Path, # Folder of `.tar` shards (ours, with `index.json`, or video2dataset's)
+                    ) -> list: # `(shard path, key, {ext: [offset, size]})` per sample, in shard then member order
+    "The samples of a folder of shards: from `index.json` if there is one (checked: `_check_index`), else by reading the tar headers."
+    root = Path(root)
+    if not root.is_dir(): raise FileNotFoundError(f"shard folder not found: {root}")
+    if (root/'index.json').is_file():
+        if (root/'index.json').stat().st_size > _MAX_INDEX: raise ValueError(f"{root/'index.json'} is larger than {_MAX_INDEX} bytes")
+        try: idx = json.loads((root/'index.json').read_bytes())
+        except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{root/'index.json'} is not JSON ({e})") from None
+        shards = _check_index(idx, root)
+    else:
+        shards = [dict(name=p.name, **_scan_tar(p)) for p in sorted(root.glob('*.tar'))]
+        report = DataReport(f"read_shard_index({root.name})")
+        for s in shards:
+            if 'error' in s: report.add('bad_shard', s['name'], s['error'], action='rest of the shard skipped')
+    out = [(root/s['name'], k, m) for s in shards for k, m in zip(s['keys'], s['members'])]
+    if not out: raise ValueError(f"no sample found in the shards of {root}" + next((f": {s['name']} is {s['error']}" for s in shards if s.get('error')), ''))
     return out
 
 # %% ../../nbs/03d_data.shards.ipynb #64e211c6

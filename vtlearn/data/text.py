@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, Regex, decoders, models, normalizers, pre_toke
 # %% auto #0
 __all__ = ['PAD', 'UNK', 'train_tokenizer', 'load_tokenizer', 'word_tokenizer', 'is_int', 'CaptionTokenizer']
 
-# %% ../../nbs/03a_data.text.ipynb #76e33818
+# %% ../../nbs/03a_data.text.ipynb #4d1aa45e
 PAD, UNK = '[PAD]', '[UNK]'
 
 def _texts(texts, name='texts'):
@@ -31,6 +31,7 @@ def _valid_text(t:str) -> bool:
     try: t.encode('utf-8'); return True
     except UnicodeEncodeError: return False
 
+# %% ../../nbs/03a_data.text.ipynb #76e33818
 def train_tokenizer(texts, # Iterable of caption strings (a list, a pandas Series, a generator...)
                     vocab_size:int=8000, # Largest vocabulary: the 2 special tokens, the 256 bytes, then the merges
                     min_frequency:int=2, # Fewest occurrences of a pair of tokens for it to be merged
@@ -73,7 +74,7 @@ def load_tokenizer(path:str|Path, # A `tokenizer.json` file, or a folder holding
     except BaseException as e:  # a Rust panic (pyo3's PanicException) is not an Exception
         raise ValueError(f"{p} is not a tokenizers JSON file (a tokenizer.json): {type(e).__name__}: {str(e)[:200]}") from None
 
-# %% ../../nbs/03a_data.text.ipynb #b866dae8
+# %% ../../nbs/03a_data.text.ipynb #a9b0ce53
 class _WordsUnpickler(pickle.Unpickler):
     "Unpickles a numpy object array and nothing else: `dict.npy` needs pickle, a pickle can name any function to call."
     _ALLOWED = {(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')} | {('numpy', 'ndarray'), ('numpy', 'dtype')}
@@ -101,6 +102,7 @@ def _load_words(path):
                          f"{' of shape ' + str(words.shape) if isinstance(words, np.ndarray) else ''}")
     return words
 
+# %% ../../nbs/03a_data.text.ipynb #b866dae8
 _NON_WORD = r"[^\w']+"  # word_tokenizer's split, which CaptionTokenizer runs with Python's re
 
 def word_tokenizer(words, # A list of words (id = index + 1), or the path of a `.npy` word list such as `dict.npy`

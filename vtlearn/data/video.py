@@ -42,6 +42,7 @@ def find_video(root:str|Path, # Folder holding the videos
 class VideoError(Exception):
     "A video that cannot be used: missing, empty, not a video, truncated or corrupt, or a segment outside of it."
 
+# %% ../../nbs/03_data.video.ipynb #12899e5d
 @dataclass(frozen=True)
 class FileSpan:
     "Bytes `offset` to `offset + size` of the file `path` (a tar member), read in place: no copy in memory or on disk."
@@ -69,30 +70,12 @@ class _SpanReader(io.RawIOBase):
         self.pos += got; return got
     def close(self): self.f.close(); super().close()
 
-def _open(path):
-    "Open `path` (a file, or a `FileSpan` of one) for reading: (container, its first video stream), or `VideoError`."
-    if isinstance(path, FileSpan):
-        if path.size == 0: raise VideoError(f"{path}: empty (0 bytes)")
-        src = path.open()
-    else:
-        path = Path(path)
-        if not path.exists(): raise VideoError(f"{path}: no such file")
-        if not path.is_file(): raise VideoError(f"{path}: not a file")
-        if path.stat().st_size == 0: raise VideoError(f"{path}: empty file (0 bytes)")
-        src = str(path)
-    try: c = av.open(src)
-    except (av.FFmpegError, OSError) as e:
-        raise VideoError(f"{path}: not a readable video, FFmpeg cannot open it ({getattr(e, 'strerror', None) or e})") from None
-    if not c.streams.video:
-        c.close()
-        raise VideoError(f"{path}: no video stream")
-    return c, c.streams.video[0]
-
-# %% ../../nbs/03_data.video.ipynb #551b157e
+# %% ../../nbs/03_data.video.ipynb #992b576b
 _CODECS = {'.mp4': 'libx264', '.m4v': 'libx264', '.mov': 'libx264', '.mkv': 'libx264', '.webm': 'libvpx-vp9', '.avi': 'mpeg4'}
 _CODEC_OPTS = {'libx264': {'preset': 'medium', 'crf': '18', 'x264-params': 'mbtree=0'},  # mbtree: not reproducible
                'libvpx-vp9': {'deadline': 'good', 'cpu-used': '5', 'crf': '32', 'b': '0', 'row-mt': '0'}}
 
+# %% ../../nbs/03_data.video.ipynb #551b157e
 def write_video(path:str|Path, # Output file; its extension picks the container (and the codec if `codec` is None)
                 frames:np.ndarray|Tensor, # (T, H, W, 3) uint8 RGB frames, H and W even
                 fps:float=10, # Frame rate
@@ -129,6 +112,26 @@ def write_video(path:str|Path, # Output file; its extension picks the container 
         path.unlink(missing_ok=True)  # no half-written file
         raise
     return path
+
+# %% ../../nbs/03_data.video.ipynb #83ba8778
+def _open(path):
+    "Open `path` (a file, or a `FileSpan` of one) for reading: (container, its first video stream), or `VideoError`."
+    if isinstance(path, FileSpan):
+        if path.size == 0: raise VideoError(f"{path}: empty (0 bytes)")
+        src = path.open()
+    else:
+        path = Path(path)
+        if not path.exists(): raise VideoError(f"{path}: no such file")
+        if not path.is_file(): raise VideoError(f"{path}: not a file")
+        if path.stat().st_size == 0: raise VideoError(f"{path}: empty file (0 bytes)")
+        src = str(path)
+    try: c = av.open(src)
+    except (av.FFmpegError, OSError) as e:
+        raise VideoError(f"{path}: not a readable video, FFmpeg cannot open it ({getattr(e, 'strerror', None) or e})") from None
+    if not c.streams.video:
+        c.close()
+        raise VideoError(f"{path}: no video stream")
+    return c, c.streams.video[0]
 
 # %% ../../nbs/03_data.video.ipynb #8bcbfb3f
 def _info(c, s, path):
@@ -187,6 +190,13 @@ def _scan(c, s, ts, t0, vfps, seek_to):
         prev = (t, f)
     return picks, prev, n
 
+# %% ../../nbs/03_data.video.ipynb #4b052052
+def _out_size(size, H, W):
+    "(h, w) of the output frames: `size` itself, the frame's size (`None`), or a shorter side of `size` (an int)."
+    if size is None: return H, W
+    if isinstance(size, numbers.Integral): return (size, max(1, round(W * size / H))) if H <= W else (max(1, round(H * size / W)), size)
+    return tuple(size)
+
 # %% ../../nbs/03_data.video.ipynb #5b66f87b
 def _decode_frames(c, s, ts, info, path, size, stats):
     "The frames nearest to the times `ts` as one (T, H, W, 3) uint8 array, each distinct frame converted once."
@@ -222,12 +232,6 @@ def _decode_frames(c, s, ts, info, path, size, stats):
         out[i], first[id(f)] = a, i
     stats.update(converted=len(first), convert_s=time.perf_counter() - tic)
     return out
-
-def _out_size(size, H, W):
-    "(h, w) of the output frames: `size` itself, the frame's size (`None`), or a shorter side of `size` (an int)."
-    if size is None: return H, W
-    if isinstance(size, numbers.Integral): return (size, max(1, round(W * size / H))) if H <= W else (max(1, round(H * size / W)), size)
-    return tuple(size)
 
 # %% ../../nbs/03_data.video.ipynb #63bd516e
 def decode_clip(path:str|Path, # Video file
