@@ -1,4 +1,4 @@
-"""`vt_learner` under fastai's `distrib_ctx` (Accelerate), for real: 2 processes with the gloo backend on CPU.
+"""`vt_learner` under fastai's `distrib_ctx` (Accelerate), for real: 2 processes with the gloo backend on CPU, started once for both checks.
 
 fastai's `DistributedDL` gives each rank its own contiguous share of the epoch's samples; the contrastive loss
 all-gathers the embeddings, so the loss of the first batch on every rank, and the parameters' gradients once DDP has
@@ -54,34 +54,20 @@ def learner(root):
         if isinstance(m, torch.nn.Dropout): m.p = 0.
     return learn
 
-def worker(rank, port, root, q):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR='127.0.0.1',
-                      MASTER_PORT=str(port))
-    warnings.filterwarnings('ignore')
-    torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
-    try:
-        from fastai.distributed import distrib_ctx  # noqa: F401 (patches Learner)
-        learn = learner(Path(root))
-        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging():
-            valid = learn.validate()  # the initial weights: the metrics over the whole validation set
-            learn.fit(1, 1e-3)
-        cb = learn.cbs.filter(lambda c: hasattr(c, 'first'))[0]
-        q.put(pickle.dumps((rank, (cb.first, cb.grads, valid))))  # by value: tensors would travel as file descriptors
-    finally: torch.distributed.destroy_process_group()
+def first_batch(root):
+    "Rank side of `check_first_batch`: the metrics of the initial weights, then the first batch's loss and averaged gradients."
+    learn = learner(Path(root))
+    with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging():
+        valid = learn.validate()  # the initial weights: the metrics over the whole validation set
+        learn.fit(1, 1e-3)
+    cb = learn.cbs.filter(lambda c: hasattr(c, 'first'))[0]
+    return cb.first, cb.grads, valid
 
 def free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def test_distrib_ctx_matches_single_process():
-    pytest.importorskip('accelerate')
-    root = Path(tempfile.mkdtemp()); make_data(root)
-    q = mp.get_context('spawn').SimpleQueue()
-    procs = mp.start_processes(worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
-    res = {}
-    while len(res) < WORLD:  # a worker that raises ends the wait with its traceback (ProcessRaisedException), not a hang
-        if not q.empty(): r, v = pickle.loads(q.get()); res[r] = v
-        elif procs.join(timeout=1): assert len(res) == WORLD or not q.empty(), 'the workers ended without a result'
-    while not procs.join(timeout=120): pass
+def check_first_batch(root, res):
+    "`distrib_ctx`: each rank's first loss and averaged gradients, and the metrics, as in one process on the union of the batches."
     learn = learner(root)
     dl = learn.dls.train
     n = len(dl.dataset); half = (n + WORLD - 1) // WORLD  # DistributedDL: rank r reads samples [r*half, (r+1)*half)
@@ -115,34 +101,46 @@ class BatchLosses:
                 if self.training: self.losses.append(self.loss.item())
         return _BatchLosses()
 
-def epoch_worker(rank, port, root, q):
+def one_epoch(root):
+    "Rank side of `check_epoch`: every training batch's loss, the weights after the epoch, and the pickled collectives."
+    learn = learner(Path(root)); cb = BatchLosses(); learn.add_cb(cb)
+    pickled, gather_object = [], torch.distributed.all_gather_object  # count the pickled collectives of the epoch
+    torch.distributed.all_gather_object = lambda *a, **k: (pickled.append(1), gather_object(*a, **k))[1]
+    try:
+        with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+    finally: torch.distributed.all_gather_object = gather_object
+    return cb.losses, [p.detach().clone() for p in learn.model.parameters()], len(pickled)
+
+def worker(rank, port, roots, q):
+    "One rank: both runs in one process group (starting the 2 processes costs more than the runs)."
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     warnings.filterwarnings('ignore')
     torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
     try:
         import fastai.distributed  # noqa: F401 (Learner.distrib_ctx)
-        learn = learner(Path(root)); cb = BatchLosses(); learn.add_cb(cb)
-        pickled, gather_object = [], torch.distributed.all_gather_object  # count the pickled collectives of the epoch
-        torch.distributed.all_gather_object = lambda *a, **k: (pickled.append(1), gather_object(*a, **k))[1]
-        try:
-            with learn.distrib_ctx(cpu=True), learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
-        finally: torch.distributed.all_gather_object = gather_object
-        q.put(pickle.dumps((rank, (cb.losses, [p.detach().clone() for p in learn.model.parameters()], len(pickled)))))
+        q.put(pickle.dumps((rank, dict(first=first_batch(roots['first']), epoch=one_epoch(roots['epoch'])))))  # by value: tensors would travel as file descriptors
     except Exception:
         import traceback; q.put(pickle.dumps((rank, traceback.format_exc())))
     finally: torch.distributed.destroy_process_group()
 
-def test_an_epoch_matches_single_process():
+def test_two_ranks_match_single_process():
+    "Both runs on 2 gloo processes started once, each checked against one process."
     pytest.importorskip('accelerate')
-    root = Path(tempfile.mkdtemp()); make_data(root, N_EPOCH_VIDEOS)
+    roots = dict(first=Path(tempfile.mkdtemp()), epoch=Path(tempfile.mkdtemp()))
+    make_data(roots['first']); make_data(roots['epoch'], N_EPOCH_VIDEOS)
     q = mp.get_context('spawn').SimpleQueue()
-    procs = mp.start_processes(epoch_worker, args=(free_port(), str(root), q), nprocs=WORLD, join=False, start_method='spawn')
+    procs = mp.start_processes(worker, args=(free_port(), {k: str(v) for k, v in roots.items()}, q), nprocs=WORLD, join=False,
+                               start_method='spawn')
     res = {}
-    while len(res) < WORLD:
+    while len(res) < WORLD:  # a worker that raises ends the wait with its traceback, not a hang
         if not q.empty(): r, v = pickle.loads(q.get()); res[r] = v
         elif procs.join(timeout=1): assert len(res) == WORLD or not q.empty(), 'the workers ended without a result'
     while not procs.join(timeout=120): pass
     for r, v in res.items(): assert not isinstance(v, str), f'rank {r} failed:\n{v}'
+    for k, check in (('first', check_first_batch), ('epoch', check_epoch)): check(roots[k], {r: v[k] for r, v in res.items()})
+
+def check_epoch(root, res):
+    "A whole epoch: the loss of every batch and the final weights as in one process, with no pickled collective."
     # One process, the same initial weights, each batch the union of the ranks' batches (rank r reads the r-th contiguous share)
     learn = learner(root); cb = BatchLosses(); learn.add_cb(cb)
     dl = learn.dls.train
