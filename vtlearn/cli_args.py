@@ -19,6 +19,42 @@ VIDEO_ARCH = 'resnet18'                                                 # `vtlea
 CAPTIONS_HELP = ('captions: a folder of <video_id>.json (or .csv) files, one JSON file {video_id: {start, end, text}}, '
                  'or one CSV video_id,start,end,text (WebVid\'s videoid,...,name: a caption per video)')
 
+# %% ../nbs/10_cli_args.ipynb #4e053802
+def parse_value(v:str): # A command-line value
+    "`v` as an int, a float, a bool ('true'/'false'), or itself (e.g. 'learn')."
+    for f in (int, float):
+        try: return f(v)
+        except ValueError: pass
+    return {'true': True, 'false': False}.get(v.lower(), v)
+
+# %% ../nbs/10_cli_args.ipynb #279afc20
+def key_values(v:str, # 'k=v' or several, comma-separated: 'k=v,k2=v2'
+              ) -> dict:
+    "Parse `k=v[,k=v...]` into a dict of `parse_value`s, or argparse's usage error."
+    out = {}
+    for kv in filter(None, v.split(',')):
+        k, eq, x = kv.partition('=')
+        if not eq or not k.strip() or not x.strip(): raise argparse.ArgumentTypeError(f"expected key=value, got {kv!r}")
+        out[k.strip().replace('-', '_')] = parse_value(x.strip())
+    return out
+
+# %% ../nbs/10_cli_args.ipynb #20e01e28
+def loss_spec(v:str, # A loss name, or 'name:k=v,k=v' (e.g. 's2dtw:threshold=-1,scale=learn')
+             ) -> tuple: # (name, kwargs)
+    "A loss and its arguments from the command line."
+    name, _, args = v.partition(':')
+    if name not in LOSS_NAMES: raise argparse.ArgumentTypeError(f"unknown loss {name!r}: one of {', '.join(LOSS_NAMES)}")
+    return name, key_values(args)
+
+# %% ../nbs/10_cli_args.ipynb #97140217
+def noise_spec(v:str, # A noise level name, or 'k=v,k=v' narration noise (shift, drop, filler, swap)
+              ):
+    "A narration noise level from the command line: a name of `NOISE_NAMES` or a dict."
+    if v in NOISE_NAMES: return v
+    if '=' not in v: raise argparse.ArgumentTypeError(f"noise must be one of {', '.join(NOISE_NAMES)} or key=value pairs, got {v!r}")
+    return key_values(v)
+
+# %% ../nbs/10_cli_args.ipynb #a4b8df91
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "argparse's help with each option's default, where it has one (not `None`, a flag's `False` or an empty list)."
     def _get_help_string(self, action):
@@ -39,37 +75,7 @@ def _video_args(p):
     p.add_argument('--size', type=int, default=128, help='decoded frame size (videos)')
     p.add_argument('--crop', type=int, default=112, help='crop size (videos)')
 
-def parse_value(v:str): # A command-line value
-    "`v` as an int, a float, a bool ('true'/'false'), or itself (e.g. 'learn')."
-    for f in (int, float):
-        try: return f(v)
-        except ValueError: pass
-    return {'true': True, 'false': False}.get(v.lower(), v)
-
-def key_values(v:str, # 'k=v' or several, comma-separated: 'k=v,k2=v2'
-              ) -> dict:
-    "Parse `k=v[,k=v...]` into a dict of `parse_value`s, or argparse's usage error."
-    out = {}
-    for kv in filter(None, v.split(',')):
-        k, eq, x = kv.partition('=')
-        if not eq or not k.strip() or not x.strip(): raise argparse.ArgumentTypeError(f"expected key=value, got {kv!r}")
-        out[k.strip().replace('-', '_')] = parse_value(x.strip())
-    return out
-
-def loss_spec(v:str, # A loss name, or 'name:k=v,k=v' (e.g. 's2dtw:threshold=-1,scale=learn')
-             ) -> tuple: # (name, kwargs)
-    "A loss and its arguments from the command line."
-    name, _, args = v.partition(':')
-    if name not in LOSS_NAMES: raise argparse.ArgumentTypeError(f"unknown loss {name!r}: one of {', '.join(LOSS_NAMES)}")
-    return name, key_values(args)
-
-def noise_spec(v:str, # A noise level name, or 'k=v,k=v' narration noise (shift, drop, filler, swap)
-              ):
-    "A narration noise level from the command line: a name of `NOISE_NAMES` or a dict."
-    if v in NOISE_NAMES: return v
-    if '=' not in v: raise argparse.ArgumentTypeError(f"noise must be one of {', '.join(NOISE_NAMES)} or key=value pairs, got {v!r}")
-    return key_values(v)
-
+# %% ../nbs/10_cli_args.ipynb #42bb0f94
 def _rate(v:str) -> float:
     "A learning rate: a finite number > 0, or argparse's usage error."
     try: x = float(v)
@@ -96,6 +102,7 @@ def _run_args(sub):
     d.add_argument('--epochs', type=_positive, help='pretraining epochs (default: 30, or 15 with --quick)')
     d.add_argument('--seed', type=int, default=0, help='seed of the data, the split and the initialisation')
 
+# %% ../nbs/10_cli_args.ipynb #67a112be
 def _pretrain_args(sub):
     "`pretrain`: data (SynthHowTo, HowTo100M-format folders or shards), loss, schedule, checkpoints."
     t = _command(sub, 'pretrain', help='pretrain on HowTo100M-format data (or on SynthHowTo with --synth)')
@@ -197,6 +204,7 @@ def _tool_args(sub):
     a.add_argument('--clip-grid', type=int, metavar='N', help='N clips on a regular grid over each window (clip skipping exercised) instead of one per caption')
     a.add_argument('--out', type=Path, default=Path('ablation'), help='folder for runs.json (finished runs: a rerun resumes), table.md, ablation.png')
 
+# %% ../nbs/10_cli_args.ipynb #5f271ab5
 def cli_parser(commands:dict|None=None, # Command name -> function of the parsed arguments, set as each sub-command's `func`
               ) -> argparse.ArgumentParser:
     "The arguments of the `vtlearn` command; this module imports nothing heavy, so help and usage errors are instant."

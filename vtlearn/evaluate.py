@@ -59,6 +59,7 @@ def embed(model:nn.Module, # A two-tower model
         vs.append(v.float().cpu()); ts.append(e.float().cpu()); ls.append(l.as_subclass(Tensor).cpu())
     return torch.cat(vs), torch.cat(ts), torch.cat(ls)
 
+# %% ../nbs/08a_evaluate.ipynb #f658f625
 def _embed_items(model, items, feature_root, **kwargs):
     "`embed` of the samples of `items` that can be read, and their items: `(video, text, lengths, items)`."
     dl = eval_dataloader(model, items, feature_root, **kwargs)
@@ -70,6 +71,7 @@ def _embed_items(model, items, feature_root, **kwargs):
         if len(out[0]) != len(kept): raise RuntimeError(f"{len(kept) - len(out[0])} samples loaded once, then failed: the data changed while it was read")
     return (*out, list(dl.dataset.items))
 
+# %% ../nbs/08a_evaluate.ipynb #2e3f118b
 def evaluate_retrieval(model, # A pretrained model or anything `load_pretrained` takes
                        items:list, # `VideoItem`s: YouCook2 (`read_youcook2`) or MSR-VTT (`read_msrvtt`)
                        feature_root:str|Path|None=None, # Pre-extracted features instead of the videos

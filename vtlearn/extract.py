@@ -92,13 +92,7 @@ def _save(f:Path, a:np.ndarray):
     f.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(f) as tmp, open(tmp, 'wb') as fh: np.save(fh, a)
 
-# %% ../nbs/05c_extract.ipynb #93337d1f
-def _meta(f:Path) -> dict:
-    "The settings an earlier extraction wrote to `f` (`features.json`), read only when small and well formed."
-    if f.stat().st_size > _MAX_META: raise ValueError(f"{f} is not a vtlearn features.json: {f.stat().st_size} bytes")
-    try: return json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{f} is not a vtlearn features.json: {e}") from e
-
+# %% ../nbs/05c_extract.ipynb #ebd1c3ef
 def video_files(root:str|Path, # A folder of videos (sub-folders included), or one video file
                ) -> list: # (video id, path) pairs, the id the path relative to `root` without its extension
     "The video files under `root`, in a stable order, with the ids that name their feature files."
@@ -108,6 +102,14 @@ def video_files(root:str|Path, # A folder of videos (sub-folders included), or o
     files = sorted(p for p in root.rglob('*') if p.suffix.lower() in VIDEO_EXTS and p.is_file() and not p.name.startswith('.'))
     return [(p.relative_to(root).with_suffix('').as_posix(), p) for p in files]
 
+# %% ../nbs/05c_extract.ipynb #93337d1f
+def _meta(f:Path) -> dict:
+    "The settings an earlier extraction wrote to `f` (`features.json`), read only when small and well formed."
+    if f.stat().st_size > _MAX_META: raise ValueError(f"{f} is not a vtlearn features.json: {f.stat().st_size} bytes")
+    try: return json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{f} is not a vtlearn features.json: {e}") from e
+
+# %% ../nbs/05c_extract.ipynb #c9589b7c
 def extract_features(videos:str|Path, # A folder of videos (sub-folders included), or one video file
                      out:str|Path, # Folder for the `<video_id>.npy` arrays (the layout `--features` reads)
                      arch:str|ClipFeatures='s3d', # 's3d', a timm model name, or a `ClipFeatures`

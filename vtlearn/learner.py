@@ -26,8 +26,8 @@ from .data.core import FeatureSeq, ClipSeq, LoadIssuesCallback
 from .data.text import CaptionTokenizer
 
 # %% auto #0
-__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'HealthCallback', 'vt_splitter',
-           'VTLearner', 'create_vt_model', 'vt_learner']
+__all__ = ['ContrastiveLoss', 'ContrastiveCallback', 'TDACallback', 'AlignmentCallback', 'HealthCallback', 'create_vt_model',
+           'vt_splitter', 'VTLearner', 'vt_learner']
 
 # %% ../nbs/07_learner.ipynb #131db297
 class ContrastiveLoss(nn.Module):
@@ -48,6 +48,7 @@ class ContrastiveLoss(nn.Module):
             return (v.sum() + t.sum()) * 0.
         return self.loss(v, t, vl, tl)
 
+# %% ../nbs/07_learner.ipynb #1ef29581
 class ContrastiveCallback(Callback):
     "Makes the batch's `SeqLengths` (its last input) the target, so fastai computes and backpropagates the loss; a NaN or infinite training loss raises at the end of its epoch."
     order = -20
@@ -73,6 +74,7 @@ class TDACallback(Callback):
         (v, t), lens = self.learn.pred, self.learn.yb[0]
         self.learn.pred = (self.tda(v, lens[:, 0]), self.tda(t, lens[:, 1]))
 
+# %% ../nbs/07_learner.ipynb #aa4b6c21
 class AlignmentCallback(Callback):
     "The mean soft alignment (clips x captions) of the matching validation pairs, each epoch; `plot()` draws the last."
     run_train = False
@@ -149,6 +151,28 @@ class HealthCallback(Callback):
         ax.set_xlabel('epoch'); ax.axhline(0, color='grey', lw=0.5); ax.legend(fontsize=7)
         return ax
 
+# %% ../nbs/07_learner.ipynb #4f2a82d4
+def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.tokenizer`): its vocabulary sizes the text tower
+                    video_arch:str=VIDEO_ARCH, # timm backbone of the video tower, applied to each frame (clips)
+                    n_features:int|None=None, # Size F of pre-extracted clip features: an MLP video tower instead of `video_arch`
+                    text_arch:str='wordpool', # One of `list_text_encoders()`
+                    out_dim:int=EMBED_DIM, # Embedding size D of both towers
+                    temporal:str='mean', # One of `list_temporal()`: how a clip's frames are pooled
+                    pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a weights file)
+                    freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
+                    text_kwargs:dict|None=None, # Passed to the text tower (`create_text_encoder`)
+                    center:bool=True, # Centre each tower's output before normalising it (see `VideoTextModel`)
+                    normalize:bool=True, # L2-normalise the embeddings (`False`: raw, as the published towers)
+                   ) -> VideoTextModel:
+    "A two-tower video-text model, as `create_vision_model` builds a vision model: the video tower, the text tower and the tokenizer."
+    if not isinstance(tokenizer, CaptionTokenizer): raise TypeError(f"tokenizer must be a CaptionTokenizer, got {type(tokenizer).__name__}")
+    if isinstance(out_dim, bool) or not isinstance(out_dim, int): raise TypeError(f"out_dim must be an integer, got {out_dim!r}")
+    if out_dim < 1: raise ValueError(f"out_dim must be >= 1, got {out_dim}")
+    video = (FeatureEncoder(n_features, out_dim) if n_features is not None else
+             TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
+    text = create_text_encoder(text_arch, vocab_size=tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
+    return VideoTextModel(video, text, tokenizer, center=center, normalize=normalize)
+
 # %% ../nbs/07_learner.ipynb #7920eeca
 def vt_splitter(model:VideoTextModel) -> list:
     "Two parameter groups for `fine_tune`: the pretrained bodies (video backbone, pretrained text body) and the rest (with `model.loss`)."
@@ -186,28 +210,6 @@ class VTLearner(ParallelLearner):
         for i in range(n):
             print(f"captions {i}: {' / '.join(samples[i][1][:3])} -> videos {['*%d' % j if j == i else str(j) for j in top[i].tolist()]}")
 
-
-# %% ../nbs/07_learner.ipynb #4f2a82d4
-def create_vt_model(tokenizer:CaptionTokenizer, # The captions' tokenizer (`dls.tokenizer`): its vocabulary sizes the text tower
-                    video_arch:str=VIDEO_ARCH, # timm backbone of the video tower, applied to each frame (clips)
-                    n_features:int|None=None, # Size F of pre-extracted clip features: an MLP video tower instead of `video_arch`
-                    text_arch:str='wordpool', # One of `list_text_encoders()`
-                    out_dim:int=EMBED_DIM, # Embedding size D of both towers
-                    temporal:str='mean', # One of `list_temporal()`: how a clip's frames are pooled
-                    pretrained:bool|str=False, # Pretrained video backbone (True: timm's cached weights; or a weights file)
-                    freeze_backbone:bool=False, # Freeze the video backbone for good (`fine_tune` and `unfreeze` leave it frozen)
-                    text_kwargs:dict|None=None, # Passed to the text tower (`create_text_encoder`)
-                    center:bool=True, # Centre each tower's output before normalising it (see `VideoTextModel`)
-                    normalize:bool=True, # L2-normalise the embeddings (`False`: raw, as the published towers)
-                   ) -> VideoTextModel:
-    "A two-tower video-text model, as `create_vision_model` builds a vision model: the video tower, the text tower and the tokenizer."
-    if not isinstance(tokenizer, CaptionTokenizer): raise TypeError(f"tokenizer must be a CaptionTokenizer, got {type(tokenizer).__name__}")
-    if isinstance(out_dim, bool) or not isinstance(out_dim, int): raise TypeError(f"out_dim must be an integer, got {out_dim!r}")
-    if out_dim < 1: raise ValueError(f"out_dim must be >= 1, got {out_dim}")
-    video = (FeatureEncoder(n_features, out_dim) if n_features is not None else
-             TimmVideoEncoder(video_arch, out_dim, temporal, pretrained, freeze_backbone))
-    text = create_text_encoder(text_arch, vocab_size=tokenizer.vocab_size, out_dim=out_dim, **(text_kwargs or {}))
-    return VideoTextModel(video, text, tokenizer, center=center, normalize=normalize)
 
 # %% ../nbs/07_learner.ipynb #0c98c3a6
 @delegates(Learner.__init__, but=['dls', 'model', 'loss_func', 'metrics', 'cbs', 'splitter'])

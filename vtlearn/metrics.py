@@ -23,6 +23,7 @@ def retrieval_ranks(sim:Tensor, # (Q, G) similarities of queries (rows) to galle
     if sim.isnan().any(): raise ValueError(f"sim contains NaN ({int(sim.isnan().sum())} of {sim.numel()}): its ranks are undefined")
     return (sim >= sim.diagonal()[:, None]).sum(1)
 
+# %% ../nbs/06_metrics.ipynb #268c05bc
 def _rank_stat(r, k):
     "Recall at `k` (percent) of the ranks `r`, or their median for `k=None` (the mean of the middle two for an even count)."
     return torch.quantile(r.double(), 0.5).item() if k is None else 100 * (r <= k).double().mean().item()
@@ -120,6 +121,7 @@ def assign_steps(sim:Tensor, # (n_clips, K) similarity of each clip to each step
     for k in range(K - 1, 0, -1): out[k - 1] = arg[out[k], k]
     return out
 
+# %% ../nbs/06_metrics.ipynb #72fb3039
 def step_recall(pred:Tensor, # (K,) predicted clip of each step
                 gt:Tensor, # (n_clips, K) 1 where a clip belongs to a step
                ) -> float: # fraction of the annotated steps localized

@@ -79,6 +79,7 @@ class Step:
     def name(self) -> str: return step_caption(self)
     def to_dict(self) -> dict: return dict(action=self.action, colour=self.colour, shape=self.shape, name=self.name)
 
+# %% ../nbs/04_synth.ipynb #71e3e744
 def step_caption(step:Step, # The step to describe
                  rng:np.random.Generator|None=None, # Draws the template and synonyms; `None`: the canonical name
                  narrated:bool=False, # Add a spoken prefix and suffix (`"now we ... like this"`)
@@ -91,6 +92,7 @@ def step_caption(step:Step, # The step to describe
     if narrated: text = PREFIXES[rng.integers(len(PREFIXES))] + text + SUFFIXES[rng.integers(len(SUFFIXES))]
     return text
 
+# %% ../nbs/04_synth.ipynb #0ffe943b
 def filler_caption(rng:np.random.Generator, # Draws the filler
                   ) -> str:
     "A narration unrelated to any step (`\"don't forget to like and subscribe\"`); a few mention an object."
@@ -200,6 +202,7 @@ def render_video(plan:list, # `(n_frames, kind, step)` segments; kind: 'step' (p
         t += n
     return frames
 
+# %% ../nbs/04_synth.ipynb #0fb2a9c5
 def render_clip(step:Step, # The step to perform
                 n_frames:int=25, # Number of frames
                 seed:int=0, # Seed of the clip (background, object size, start of the motion)
@@ -214,6 +217,7 @@ def _check_fps(fps):
     if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or not 0 < fps < math.inf:
         raise ValueError(f"fps must be a positive number, got {fps!r}")
 
+# %% ../nbs/04_synth.ipynb #5abc4e60
 def plan_video(steps:list, # The `Step`s performed, in order
                rng:np.random.Generator, # Draws the durations and the pauses
                fps:float=10, # Frame rate
@@ -233,6 +237,7 @@ def plan_video(steps:list, # The `Step`s performed, in order
     plan.append((f(outro), 'empty', None))
     return plan
 
+# %% ../nbs/04_synth.ipynb #a28bfb36
 def plan_times(plan:list, # Segments from `plan_video`
                fps:float=10, # Frame rate
               ) -> tuple[list, float]: # `[(start, end, step)]` of the steps (s), and the video's duration (s)

@@ -21,10 +21,12 @@ def is_log(console:Console) -> bool:
     "Whether `console` writes to a log (a file or a pipe: CI, `nohup`, `!vtlearn`) rather than a terminal or a notebook."
     return not (console.is_terminal or console.is_jupyter)
 
+# %% ../../nbs/07b_callback.progress.ipynb #b61f2b2f
 def rich_progress(console:Console) -> Progress:
     "A rich progress display, live on a terminal; in a log, none (`RichProgress` prints a plain line per epoch instead)."
     return Progress(console=console, disable=is_log(console) or rank_distrib() > 0)
 
+# %% ../../nbs/07b_callback.progress.ipynb #4ab55e87
 class RichProgress(Callback):
     "Epochs of a fit on a `rich` progress bar, with the smoothed training loss; in a log, a plain line per epoch (loss, time). Rank 0 only."
     order = 70
@@ -40,6 +42,7 @@ class RichProgress(Callback):
             self.progress.console.print(f'{self.description}: epoch {self.epoch + 1}/{self.n_epoch}, loss {loss:.3f}, '
                                         f'{time.time() - self.t_epoch:.1f} s ({time.time() - self.t0:.0f} s in all)', highlight=False)
 
+# %% ../../nbs/07b_callback.progress.ipynb #669208f5
 @contextmanager
 def quietly(learn:Learner, # Any fastai `Learner`
             progress:Progress|None=None, # Show the epochs of its fits on this rich progress (or print a line per epoch in a log)

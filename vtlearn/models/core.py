@@ -101,6 +101,7 @@ def model_from_config(config:dict, # From `model_config`
 EMBED_DIM = 512  # the embedding size D of every tower, learner and recipe by default: the published models' size
 VIDEO_ARCH = 'resnet18'  # the timm backbone of every video tower by default: small, with ImageNet weights in timm ('test_convnext' for CPU demos)
 
+# %% ../../nbs/05_models.core.ipynb #039a7586
 class AttentionPool(nn.Module):
     "Attention pooling over time: a learned query scores each frame's features; the clip is their softmax-weighted sum."
     def __init__(self, dim:int): # Feature size
@@ -108,6 +109,7 @@ class AttentionPool(nn.Module):
     def forward(self, x:Tensor) -> Tensor: # (B, T, F) -> (B, F)
         return (x * self.score(x).softmax(1)).sum(1)
 
+# %% ../../nbs/05_models.core.ipynb #95f4004b
 class ConvPool(nn.Module):
     "A temporal convolution (kernel 3) with a residual connection, then the mean over time."
     def __init__(self, dim:int): # Feature size
@@ -115,16 +117,19 @@ class ConvPool(nn.Module):
     def forward(self, x:Tensor) -> Tensor: # (B, T, F) -> (B, F)
         return (x + F.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)).mean(1)
 
+# %% ../../nbs/05_models.core.ipynb #6a5f9eb3
 class MeanPool(nn.Module):
     "The mean of the frame features over time."
     def forward(self, x:Tensor) -> Tensor: return x.mean(1)
 
+# %% ../../nbs/05_models.core.ipynb #75960645
 _TEMPORAL = dict(mean=lambda dim: MeanPool(), conv=ConvPool, attn=AttentionPool)
 
 def list_temporal() -> list:
     "Names of the temporal modules of the video tower (how a clip's frame features become one vector)."
     return list(_TEMPORAL)
 
+# %% ../../nbs/05_models.core.ipynb #c16877f5
 def create_temporal(name:str, # One of `list_temporal()`
                     dim:int, # Feature size of the frames
                    ) -> nn.Module: # (B, T, dim) -> (B, dim)
@@ -168,6 +173,7 @@ def _cache_only(on:bool):
     try: yield
     finally: hc.HF_HUB_OFFLINE = old
 
+# %% ../../nbs/05_models.core.ipynb #8d61e3ea
 @configurable(reset={'pretrained': False})
 class TimmVideoEncoder(nn.Module):
     "Clip embeddings from a timm image backbone applied to every frame, a temporal module per clip and a projection."
@@ -230,10 +236,6 @@ class FeatureEncoder(nn.Module):
         return self.net(x.as_subclass(Tensor))
 
 # %% ../../nbs/05_models.core.ipynb #4c855dc7
-def _normalize(x:Tensor) -> Tensor:
-    "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
-    return F.normalize(x.float(), dim=-1).to(x.dtype)
-
 class Center(nn.Module):
     "Batch norm without parameters, its statistics over every data-parallel rank (not an `nn.BatchNorm1d`: DDP's SyncBatchNorm, CUDA only, leaves it alone)."
     def __init__(self, dim:int, # Feature size D
@@ -266,6 +268,10 @@ class Center(nn.Module):
         return (x - self.running_mean) / (self.running_var + self.eps).sqrt()
 
 # %% ../../nbs/05_models.core.ipynb #872a3e38
+def _normalize(x:Tensor) -> Tensor:
+    "L2-normalise the last dimension in float32 (fp16 underflows F.normalize's eps: 0/0 on zero vectors), in `x`'s dtype."
+    return F.normalize(x.float(), dim=-1).to(x.dtype)
+
 def _center(x:Tensor, norm:Center|None, mask:Tensor|None=None) -> Tensor:
     "Centre the rows of `x` (..., D) with `norm` (only those of `mask` count, the others are left as they are), in float32, in `x`'s dtype."
     if norm is None: return x

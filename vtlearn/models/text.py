@@ -278,6 +278,7 @@ def list_text_encoders() -> list:
     "Names of the text towers `create_text_encoder` builds."
     return list(_TEXT_ENCODERS)
 
+# %% ../../nbs/05a_models.text.ipynb #74ec3c93
 def create_text_encoder(name:str, # One of `list_text_encoders()`: 'wordpool', 'transformer' or 'minilm'
                  vocab_size:int|None=None, # Number of token ids (`CaptionTokenizer.vocab_size`); 'minilm' has its own
                  out_dim:int|None=EMBED_DIM, # Embedding size D (`None` for 'minilm': its 384-d output, no projection)
