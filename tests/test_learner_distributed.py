@@ -48,7 +48,8 @@ def learner(root, **kwargs):
     import fastai.callback.progress  # noqa: F401 (Learner.no_bar)
     tok = CaptionTokenizer(word_tokenizer(['step', 'of', 'video'] + [str(i) for i in range(80)]), max_tokens=6)
     dls = VideoTextDataLoaders.from_features(root/'train.csv', root/'captions', root/'feats', n_segments=8, bs=BS,
-                                             seed=0, tokenizer=tok, valid_pct=0.25, shuffle=False)
+                                             seed=0, tokenizer=tok, valid_pct=0.25, shuffle=False,
+                                             num_workers=0)  # in a spawned rank, each worker would start Python anew, every epoch
     torch.manual_seed(0)
     learn = vt_learner(dls, out_dim=16, metrics=retrieval_metrics_for('mean', ks=(1, 5)), cbs=FirstLoss(), **kwargs)
     for m in learn.model.modules():  # no dropout: the runs must compute the same function
