@@ -21,6 +21,7 @@ def make_data(root):
 def worker(rank, port, root, q):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     warnings.filterwarnings('ignore')
+    mp.set_start_method('fork', force=True)  # DataLoader workers fork from the rank, as under torchrun (not Python anew, as spawn)
     torch.distributed.init_process_group('gloo', rank=rank, world_size=WORLD)
     try:
         from vtlearn.distributed import GlooDistributedDL  # fastai's DistributedDL, broadcasting on the CPU under gloo
