@@ -272,6 +272,7 @@ def forward(cost:torch.Tensor, # (Bv, N, Bt, M) pairwise or (B, N, M) paired cos
     "S2DTW (or plain soft-DTW) distances of every pair, as the compiled kernels' `forward`."
     return _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau)
 
+# %% ../nbs/00a_triton.ipynb #2e532fbe
 def backward(cost:torch.Tensor, # Costs, as in `forward`
              vlen:torch.Tensor, # Video lengths
              tlen:torch.Tensor, # Text lengths
@@ -282,6 +283,7 @@ def backward(cost:torch.Tensor, # Costs, as in `forward`
     "The gradient `grad_out * dD/dcost` of every pair (or its alignment), as the compiled kernels' `backward`."
     return _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, grad_out, alignment)[1]
 
+# %% ../nbs/00a_triton.ipynb #5b3ba7e6
 def forward_backward(cost:torch.Tensor, # Costs, as in `forward`
                      vlen:torch.Tensor, # Video lengths
                      tlen:torch.Tensor, # Text lengths
