@@ -106,7 +106,7 @@ std::tuple<Tensor, Tensor> dtw_forward_backward(Tensor cost, Tensor vlen, Tensor
 }
 
 // The schemas: one definition for every device (only one library block may name the namespace). The fake (meta)
-// kernels, for torch.compile and FakeTensor, and the autograd formula are registered in Python, by vtlearn.ops.
+// kernels, for torch.compile and FakeTensor, and the autograd formula are registered in Python, by vtlearn.kernels.register_ops.
 STABLE_TORCH_LIBRARY(vtlearn, m) {
   m.def("dtw_forward(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, "
         "float smooth_gamma, float threshold) -> Tensor");
