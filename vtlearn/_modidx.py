@@ -758,6 +758,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'vtlearn.test_utils': { 'vtlearn.test_utils.dtw_case': ('test_utils.html#dtw_case', 'vtlearn/test_utils.py'),
                                     'vtlearn.test_utils.tiny_learner': ('test_utils.html#tiny_learner', 'vtlearn/test_utils.py')},
             'vtlearn.torch_core': { 'vtlearn.torch_core.atomic_file': ('torch_core.html#atomic_file', 'vtlearn/torch_core.py'),
+                                    'vtlearn.torch_core.atomic_folder': ('torch_core.html#atomic_folder', 'vtlearn/torch_core.py'),
                                     'vtlearn.torch_core.masked_mean': ('torch_core.html#masked_mean', 'vtlearn/torch_core.py'),
                                     'vtlearn.torch_core.seq_mask': ('torch_core.html#seq_mask', 'vtlearn/torch_core.py')},
             'vtlearn.triton_kernels': { 'vtlearn.triton_kernels._check': ('triton.html#_check', 'vtlearn/triton_kernels.py'),

@@ -13,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file, load as _st_load
 from .models.core import model_config, model_from_config, jsonable
 from .data.text import CaptionTokenizer
+from .torch_core import atomic_folder
 
 # %% auto #0
 __all__ = ['check_out_path', 'save_pretrained', 'load_pretrained']
@@ -84,20 +85,13 @@ def _save_folder(model:nn.Module, path:str|Path, tokenizer:CaptionTokenizer|None
     config['weights_sha256'] = _digest(sd)
     if tokenizer is not None:
         config['tokenizer'] = dict(max_tokens=tokenizer.max_tokens, drop_unknown=tokenizer.drop_unknown)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = (path.with_name(f'.{path.name}.{w}-{os.getpid()}') for w in ('tmp', 'old'))
-    try:
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    with atomic_folder(path) as tmp:
         save_file(sd, str(tmp/_WEIGHTS), metadata={'format': _FORMAT})
         if tokenizer is not None:
             tokenizer.save(tmp/_TOKENIZER)
             config['tokenizer']['sha256'] = hashlib.sha256((tmp/_TOKENIZER).read_bytes()).hexdigest()
         config['sha256'] = _config_digest(config)  # everything that defines the model: weights, tokenizer, config
         (tmp/_CONFIG).write_text(json.dumps(config, indent=1) + '\n')
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return path
 
 # %% ../nbs/08_pretrained.ipynb #6f7ef7f0

@@ -11,6 +11,7 @@ from fastcore.basics import AttrDict
 import numpy as np
 from .data.video import write_video
 from .data.text import is_int
+from .torch_core import atomic_folder
 
 # %% auto #0
 __all__ = ['ACTIONS', 'COLOURS', 'SHAPES', 'COLOUR_WORDS', 'SHAPE_WORDS', 'ACTION_TEMPLATES', 'PREFIXES', 'SUFFIXES', 'FILLERS',
@@ -457,7 +458,7 @@ def _generate(root, params):
     tasks = make_tasks(counts['n_tasks'], seed)
     st = {k: dict(videos=0, seconds=0.) for k in ('train', 'youcook', 'crosstask', 'msrvtt', 'ucf')}
     cs = dict(step=0, filler=0, swapped=0, not_narrated=0, steps=0, inside=0)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)  # `atomic_folder` made it
     f = synth_files(root)
     # training videos, HowTo100M format: noisy narration
     rows, truth = [], {}
@@ -624,16 +625,7 @@ def synth_howto(path:str|Path|None=None, # Output folder; `None`: a folder named
         raise FileExistsError(f"{root} exists and is not a synth_howto folder: refusing to overwrite it")
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(root)
-    tmp, old = (root.parent/f'.{root.name}.{k}-{os.getpid()}' for k in ('partial', 'old'))
-    for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
-    try:
+    with atomic_folder(root, 'partial', keep=lambda r: not force and _is_complete(r, h)) as tmp:  # another process may finish it first
         _generate(tmp, params)
         _write_marker(tmp, h)                # last: a folder without it is never used
-        # the old copy is moved aside, then deleted: an interrupted deletion cannot leave a half-deleted `root` marked complete
-        if root.exists() and (force or not _is_complete(root, h)): os.replace(root, old)
-        try: os.replace(tmp, root)           # atomic: `root` is complete or absent
-        except OSError:
-            if not _is_complete(root, h): raise  # else another process has just finished the same dataset
-    finally:
-        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return root

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00b_torch_core.ipynb #1005bd03
 from __future__ import annotations
-import os
+import os, shutil
 from contextlib import contextmanager
 from pathlib import Path
 import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['seq_mask', 'masked_mean', 'atomic_file']
+__all__ = ['seq_mask', 'masked_mean', 'atomic_file', 'atomic_folder']
 
 # %% ../nbs/00b_torch_core.ipynb #a6b88dd2
 def seq_mask(lengths:Tensor, # (B,) numbers of real positions
@@ -38,3 +38,24 @@ def atomic_file(path:str|Path, # The file to write
         yield tmp
         os.replace(tmp, path)
     finally: tmp.unlink(missing_ok=True)
+
+# %% ../nbs/00b_torch_core.ipynb #dd85fbd2
+@contextmanager
+def atomic_folder(path:str|Path, # The folder to write
+                  tag:str='tmp', # The temporary folder is `.<name>.<tag>-<pid>` beside `path` (the old one `.<name>.old-<pid>`)
+                  keep=None, # Called with `path` once the block ends: `True` keeps the `path` there is (another process's, as good)
+                 ):
+    "A new empty folder beside `path` to fill: it replaces `path` when the block ends, and is removed (`path` untouched) if the block raises."
+    path = Path(path)
+    tmp, old = (path.with_name(f'.{path.name}.{k}-{os.getpid()}') for k in (tag, 'old'))
+    for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if not (keep and path.exists() and keep(path)):
+            if path.exists(): os.replace(path, old)
+            try: os.replace(tmp, path)  # `path` is the old folder or the new one, whole, at any moment but between the renames
+            except OSError:
+                if not (keep and keep(path)): raise  # another process swapped in its own between the renames
+    finally:
+        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
