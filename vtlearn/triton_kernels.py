@@ -288,24 +288,20 @@ def forward_backward(cost:torch.Tensor, # Costs, as in `forward`
                      vlen:torch.Tensor, # Video lengths
                      tlen:torch.Tensor, # Text lengths
                      pairwise:bool, plain:bool, gamma:float, smooth_gamma:float, tau:float, # As in `forward`
-                    ) -> tuple: # The distances and each pair's `dD/dcost`
+                    ) -> tuple[torch.Tensor, torch.Tensor]: # The distances and each pair's `dD/dcost`
     "Distances and their gradients in one pass (the forward DP runs once), as the compiled kernels' `forward_backward`."
     P = cost.shape[0] * cost.shape[2] if pairwise else cost.shape[0]
     return _run(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, tau, cost.new_ones(P))
 
 # %% ../nbs/00a_triton.ipynb #7eeb96df
 # The same three entry points as PyTorch operators, torch.ops.vtlearn.triton_dtw_forward, ..._backward and
-# ..._forward_backward, with the compiled kernels' schemas, fake kernels and autograd formula (`register_ops`).
-# On a GPU they are `triton_op`s, so that torch.compile sees the kernel launches inside (`wrap_triton`). Without one only
-# Triton's interpreter runs them (tests, on CPU tensors), which fake and functional tensors cannot go through, as
-# triton_op's tracing would send them: there they are opaque `custom_op`s. Their own names, not a Triton kernel of the
-# compiled operators: those already have the CPU and CUDA keys, and Triton runs on the same devices. The guard: this file is loaded a second time for Triton's interpreter.
-_SCHEMA = ('(Tensor cost, Tensor video_lengths, Tensor text_lengths, bool pairwise, bool plain, float gamma, float smooth_gamma, '
-           'float threshold{}) -> {}')
+# ..._forward_backward, their schemas read from the signatures, with the compiled kernels' fake kernels and autograd formula
+# (`register_ops`). On a GPU they are `triton_op`s, so that torch.compile sees the kernel launches inside (`wrap_triton`).
+# Without one only Triton's interpreter runs them (tests, on CPU tensors), which fake and functional tensors cannot go
+# through, as triton_op's tracing would send them: there they are opaque `custom_op`s. Their own names, not a Triton kernel
+# of the compiled operators: those already have the CPU and CUDA keys, and Triton runs on the same devices.
+# The guard: this file is loaded a second time for Triton's interpreter.
 _declare = torch.library.triton_op if torch.cuda.is_available() else torch.library.custom_op
 if not hasattr(torch.ops.vtlearn, 'triton_dtw_forward'):
-    _declare('vtlearn::triton_dtw_forward', forward, mutates_args=(), schema=_SCHEMA.format('', 'Tensor'))
-    _declare('vtlearn::triton_dtw_backward', backward, mutates_args=(),
-             schema=_SCHEMA.format(', bool alignment', 'Tensor').replace('Tensor text_lengths,', 'Tensor text_lengths, Tensor grad_out,'))
-    _declare('vtlearn::triton_dtw_forward_backward', forward_backward, mutates_args=(), schema=_SCHEMA.format('', '(Tensor, Tensor)'))
+    for f in (forward, backward, forward_backward): _declare(f'vtlearn::triton_dtw_{f.__name__}', f, mutates_args=())
     importlib.import_module('vtlearn.kernels').register_ops('triton_dtw_')  # absolute: this file also loads as a top-level module
