@@ -32,10 +32,8 @@ def kernel_extension():
     if cuda and not os.environ.get('TORCH_CUDA_ARCH_LIST') and not torch.cuda.is_available():
         os.environ['TORCH_CUDA_ARCH_LIST'] = '8.0;9.0+PTX'  # no GPU to ask: A100, H100/H200, and PTX for newer ones
     host = ['-O3', _FLOOR, '-DPy_LIMITED_API=0x030A0000']
-    omp = [] if sys.platform == 'darwin' else ['-fopenmp']  # Apple's clang has no OpenMP: one core a call there
     kw = dict(include_dirs=[str(csrc.resolve())], py_limited_api=True, optional=True,  # a failed build: compiled on first use
-              extra_compile_args={'cxx': host + omp, 'nvcc': ['-O3', '-lineinfo', _FLOOR]},
-              extra_link_args=omp)
+              extra_compile_args={'cxx': host, 'nvcc': ['-O3', '-lineinfo', _FLOOR]})
     if cuda:  # the CUDA runtime to link: where the toolkit keeps it (some installs put nvcc and the libraries apart)
         kw['library_dirs'] = [str(d) for d in (Path(ce.CUDA_HOME) / s for s in ('lib64', 'lib', 'cuda/lib64')) if (d / 'libcudart.so').exists()]
     ext = (ce.CUDAExtension('vtlearn._C', cpu + [str(csrc / f) for f in _SRCS['cuda']], **kw) if cuda else

@@ -1,7 +1,7 @@
 """The kernels that pip installs (vtlearn._C) load without compiling anything. The build on first use
-(VTLEARN_JIT_KERNELS=1: as where vtlearn was installed without vtlearn._C) runs with a compiler that rejects -fopenmp,
-as Apple's clang does without libomp: `load_kernel` falls back to a build without OpenMP and warns. Real builds, in
-fresh processes and empty caches (CXX and TORCH_EXTENSIONS_DIR are read when an extension is built)."""
+(VTLEARN_JIT_KERNELS=1: as where vtlearn was installed without vtlearn._C) needs no OpenMP: it builds with a compiler
+that rejects -fopenmp, as Apple's clang does without libomp, and still spreads the pairs over torch's threads. Real
+builds, in fresh processes and empty caches (CXX and TORCH_EXTENSIONS_DIR are read when an extension is built)."""
 import os, subprocess, sys
 from pathlib import Path
 
@@ -14,35 +14,39 @@ exec c++ "$@"
 '''
 
 CODE = '''
-import warnings, torch
+import torch
 from vtlearn.kernels import load_kernel
-with warnings.catch_warnings(record=True) as w:
-    warnings.simplefilter('always')
-    k = load_kernel('cpu')
+from vtlearn.align import _reference
+k, g = load_kernel('cpu'), torch.Generator().manual_seed(0)
 one = torch.tensor([1])
 print(k.forward(-torch.tensor([[[0.6]]], dtype=torch.float64), one, one, False, False, 0.1, 0.1, 0.5).item())
-print([str(x.message) for x in w if 'rejects' in str(x.message)])
+cost, vl, tl = torch.randn(9, 5, 7, 4, dtype=torch.float64, generator=g), torch.randint(1, 6, (9,), generator=g), torch.randint(1, 5, (7,), generator=g)
+ds = []
+for threads in (1, 2):  # torch's threads: the pairs split over 2 give what 1 gives
+    torch.set_num_threads(threads)
+    ds.append(k.forward(cost, vl, tl, True, False, 0.1, 0.1, 0.5))
+print(torch.equal(ds[0], ds[1]), (ds[1] - _reference(cost, vl, tl, True, False, 0.1, 0.1, 0.5)).abs().max().item())
 '''
 
 
-def test_cpu_kernel_without_openmp(tmp_path):
+def test_jit_build_without_openmp(tmp_path):
     cxx = tmp_path / 'cxx'
     cxx.write_text(CXX); cxx.chmod(0o755)
     env = dict(os.environ, CXX=str(cxx), TORCH_EXTENSIONS_DIR=str(tmp_path / 'ext'), VTLEARN_JIT_KERNELS='1')
     log = tmp_path / 'cxx.log'
-    for run in range(2):  # the second process loads the fallback build from torch's cache
+    for run in range(2):  # the second process loads the build from torch's cache
         r = subprocess.run([sys.executable, '-c', CODE], env=env, capture_output=True, text=True, timeout=900,
                            cwd=Path(__file__).resolve().parent.parent)
         assert r.returncode == 0, r.stderr[-3000:]
-        value, warned = r.stdout.strip().splitlines()[-2:]
+        value, (same, err) = r.stdout.split()[0], r.stdout.split()[1:]
         assert abs(float(value) - 0.2874615834355262) < 1e-12  # the first worked example of S2DTW
-        assert 'rejects -fopenmp, so the S2DTW kernel is built without it' in warned and 'one core' in warned, warned
+        assert same == 'True' and float(err) < 1e-10, (same, err)
         built = [p.parent.name for p in (tmp_path / 'ext').glob('*/*.so')]
-        assert len(built) == 1 and built[0].endswith('_1'), built  # the OpenMP build failed; the first fallback was built
+        assert len(built) == 1 and built[0].startswith('vtlearn_cpu_'), built
         compiles = [l for l in log.read_text().splitlines() if ' -c ' in l]  # (torch also asks the compiler its version)
         if run == 0: first = compiles
-    assert any('-fopenmp' not in l for l in first)  # the first process built the fallback
-    assert compiles[len(first):] and all('-fopenmp' in l for l in compiles[len(first):])  # the second only retried OpenMP
+    assert len(first) == 3 and not any('-fopenmp' in l for l in first)  # the three CPU sources, no OpenMP asked for
+    assert compiles == first  # the second process compiled nothing
 
 
 INSTALLED = '''

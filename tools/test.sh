@@ -21,7 +21,7 @@ python3 tools/check_cuda_compile.py
 
 step "tests (one per notebook, plus tests/; tests/test_docs.py builds the docs)"
 set +e
-# One thread a process: the test processes already fill the cores, and OpenMP threads beyond the cores spin while they wait.
+# One thread a process: the test processes already fill the cores, and torch's threads beyond the cores spin while they wait.
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} python3 -m pytest -q -p no:cacheprovider -p no:benchmark --durations=30 -n "${VTLEARN_TEST_WORKERS:-2}" --dist worksteal tests  # 2 processes: one per core here
 rc=$?
 set -e

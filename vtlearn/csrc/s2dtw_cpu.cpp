@@ -54,12 +54,17 @@ void run(const vt::CpuCall& call) {
   vt::run_cpu(call);
 }
 
+// The kernels' threads: torch's intra-op pool (torch.set_num_threads), so no OpenMP flag or runtime of their own.
+static void parallel_for(int64_t begin, int64_t end, void (*fn)(int64_t, int64_t, void*), void* ctx) {
+  STABLE_TORCH_ERROR_CODE_CHECK(torch_parallel_for(begin, end, 1, fn, ctx));
+}
+
 // The call's common part; out (may be null) receives the distances.
 vt::CpuCall make_call(const Tensor& cost, const Tensor& vlen, const Tensor& tlen, bool pairwise, bool plain, double gamma,
                       double smooth_gamma, double tau, void* out) {
   vt::CpuCall k{};
   k.f64 = cost.scalar_type() == vt::ScalarType::Double; k.plain = plain;
-  k.threads = (int)torch::stable::get_num_threads();
+  k.threads = (int)torch::stable::get_num_threads(); k.parallel = parallel_for;
   k.cost = cost.const_data_ptr(); k.out = out;
   k.ix = vt::make_index(cost, vlen, tlen, pairwise);
   k.P = num_pairs(cost, pairwise); k.N = cost.size(1); k.M = cost.size(pairwise ? 3 : 2);

@@ -16,6 +16,8 @@ void run_cpu_avx512(const CpuCall&);
 #endif
 
 #if defined(VT_ISA_TARGET) && defined(VT_ISA_DISPATCH)
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>

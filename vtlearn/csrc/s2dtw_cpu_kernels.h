@@ -1,7 +1,10 @@
-// The CPU kernel's computation: OpenMP over pairs, one sequential DP per pair (float32 and float64), and the float32
-// SIMD path of s2dtw_cpu_simd.h. No torch here: s2dtw_cpu.cpp includes this file as it is, and s2dtw_cpu_isa.h includes
-// it again, in an anonymous namespace, once per instruction set that the CPU may turn out to have (runtime dispatch).
+// The CPU kernel's computation: pairs spread over torch's threads, one sequential DP per pair (float32 and float64),
+// and the float32 SIMD path of s2dtw_cpu_simd.h. No torch here: s2dtw_cpu.cpp includes this file as it is, and
+// s2dtw_cpu_isa.h includes it again, in an anonymous namespace, once per instruction set that the CPU may turn out to
+// have (runtime dispatch).
 #pragma once
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -112,71 +115,79 @@ struct LaneBuffers {
   }
 };
 
+// Calls work(state, t) for every task t in [0, n) on up to `threads` workers of `par`, each with its own buffers
+// (state = make_state()); workers take tasks 4 at a time from a shared counter, so pairs of unequal lengths balance.
+template <typename MakeState, typename Work>
+void parallel_tasks(::vt::ParallelFor par, int threads, int64_t n, MakeState make_state, Work work) {
+  std::atomic<int64_t> next{0};
+  auto worker = [&](int64_t, int64_t) {
+    auto state = make_state();
+    for (int64_t t0; (t0 = next.fetch_add(4)) < n;)
+      for (int64_t t = t0; t < std::min(t0 + 4, n); ++t) work(state, t);
+  };
+  using W = decltype(worker);
+  par(0, std::max<int64_t>(1, std::min<int64_t>(threads, (n + 3) / 4)), [](int64_t b, int64_t e, void* w) { (*(W*)w)(b, e); }, &worker);
+}
+
 template <typename T>
 void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau, T* out,
-                 int threads) {
+                 ::vt::ParallelFor par, int threads) {
   std::vector<int64_t> order;
   auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<T> cs(N * M), R(grid_elems(N, M, plain));
-    LaneBuffers lb;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t t = 0; t < (int64_t)tasks.size(); ++t) {
-      const int64_t* ids = order.data() + tasks[t].start;
-      if constexpr (std::is_same<T, float>::value) {
-        if (tasks[t].count == L) {
-          auto d = lb.dp(ix, c, ids, plain, g, sg, tau, false);
-          d.forward();
-          for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
-          continue;
-        }
+  struct Buffers { std::vector<T> cs, R; LaneBuffers lb; };
+  auto buffers = [&] { return Buffers{std::vector<T>(N * M), std::vector<T>(grid_elems(N, M, plain)), {}}; };
+  parallel_tasks(par, threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
+    const int64_t* ids = order.data() + tasks[t].start;
+    if constexpr (std::is_same<T, float>::value) {
+      if (tasks[t].count == L) {
+        auto d = s.lb.dp(ix, c, ids, plain, g, sg, tau, false);
+        d.forward();
+        for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
+        return;
       }
-      auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
-      d.cs = cs.data(); d.R = R.data();
-      forward_pair(d);
-      out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
     }
-  }
+    auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
+    d.cs = s.cs.data(); d.R = s.R.data();
+    forward_pair(d);
+    out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
+  });
 }
 
 // out (may be null) also receives each pair's distance: the forward and the backward in one pass.
 template <typename T>
 void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
-                  const T* gout, bool alignment, T* grad, T* out, int threads) {
+                  const T* gout, bool alignment, T* grad, T* out, ::vt::ParallelFor par, int threads) {
   std::vector<int64_t> order;
   auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
-#pragma omp parallel num_threads(threads)
-  {
+  struct Buffers { std::vector<T> cs, Ls, R, E, Lg; LaneBuffers lb; };
+  auto buffers = [&] {
     const int64_t grid = grid_elems(N, M, plain);
-    std::vector<T> cs(N * M), Ls(N * M), R(grid), E(grid), Lg(grid);
-    LaneBuffers lb;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t t = 0; t < (int64_t)tasks.size(); ++t) {
-      const int64_t* ids = order.data() + tasks[t].start;
-      if constexpr (std::is_same<T, float>::value) {
-        if (tasks[t].count == L) {
-          auto d = lb.dp(ix, c, ids, plain, g, sg, tau, true);
-          d.backward();
-          if (out) for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
-          for (int i = 0; i < d.n; ++i)
-            for (int j = 0; j < d.m; ++j) {
-              vf v = alignment ? d.align(i, j) : d.dcost(i, j);
-              for (int l = 0; l < L; ++l) grad[gx.base(ids[l]) + i * gx.sI + j * gx.sJ] = gout[ids[l]] * v[l];
-            }
-          continue;
-        }
+    return Buffers{std::vector<T>(N * M), std::vector<T>(N * M), std::vector<T>(grid), std::vector<T>(grid), std::vector<T>(grid), {}};
+  };
+  parallel_tasks(par, threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
+    const int64_t* ids = order.data() + tasks[t].start;
+    if constexpr (std::is_same<T, float>::value) {
+      if (tasks[t].count == L) {
+        auto d = s.lb.dp(ix, c, ids, plain, g, sg, tau, true);
+        d.backward();
+        if (out) for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
+        for (int i = 0; i < d.n; ++i)
+          for (int j = 0; j < d.m; ++j) {
+            vf v = alignment ? d.align(i, j) : d.dcost(i, j);
+            for (int l = 0; l < L; ++l) grad[gx.base(ids[l]) + i * gx.sI + j * gx.sJ] = gout[ids[l]] * v[l];
+          }
+        return;
       }
-      auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
-      d.cs = cs.data(); d.R = R.data(); d.E = E.data(); d.L = Lg.data(); d.Ls = Ls.data();
-      backward_pair(d);
-      if (out) out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
-      T* gp = grad + gx.base(ids[0]);
-      for (int i = 0; i < d.n; ++i)
-        for (int j = 0; j < d.m; ++j)
-          gp[i * gx.sI + j * gx.sJ] = gout[ids[0]] * (alignment ? d.align(i, j) : d.dcost(i, j));
     }
-  }
+    auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
+    d.cs = s.cs.data(); d.R = s.R.data(); d.E = s.E.data(); d.L = s.Lg.data(); d.Ls = s.Ls.data();
+    backward_pair(d);
+    if (out) out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
+    T* gp = grad + gx.base(ids[0]);
+    for (int i = 0; i < d.n; ++i)
+      for (int j = 0; j < d.m; ++j)
+        gp[i * gx.sI + j * gx.sJ] = gout[ids[0]] * (alignment ? d.align(i, j) : d.dcost(i, j));
+  });
 }
 
 // Runs one call: the forward, or the backward (with the forward's values when call.out is set).
@@ -184,9 +195,9 @@ inline void run_cpu(const ::vt::CpuCall& k) {
   PairIndex ix{k.ix}, gx{k.gx};
   auto typed = [&](auto zero) {
     using T = decltype(zero);
-    if (!k.grad) forward_cpu<T>((const T*)k.cost, ix, k.P, k.N, k.M, k.plain, (T)k.g, (T)k.sg, (T)k.tau, (T*)k.out, k.threads);
+    if (!k.grad) forward_cpu<T>((const T*)k.cost, ix, k.P, k.N, k.M, k.plain, (T)k.g, (T)k.sg, (T)k.tau, (T*)k.out, k.parallel, k.threads);
     else backward_cpu<T>((const T*)k.cost, ix, gx, k.P, k.N, k.M, k.plain, (T)k.g, (T)k.sg, (T)k.tau, (const T*)k.gout,
-                         k.alignment, (T*)k.grad, (T*)k.out, k.threads);
+                         k.alignment, (T*)k.grad, (T*)k.out, k.parallel, k.threads);
   };
   if (k.f64) typed(double{}); else typed(float{});
 }

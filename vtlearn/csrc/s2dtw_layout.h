@@ -11,10 +11,14 @@ struct PairLayout {
   const int64_t* vlen; const int64_t* tlen;
 };
 
+// Runs fn(begin, end, ctx) over parts of [begin, end) on the caller's thread pool: torch's intra-op pool, through the
+// stable ABI (s2dtw_cpu.cpp passes it in; the kernels themselves have no torch and no OpenMP).
+using ParallelFor = void (*)(int64_t begin, int64_t end, void (*fn)(int64_t, int64_t, void*), void* ctx);
+
 // One call of the CPU kernel. grad == nullptr: the forward (out receives D); else the backward (grad receives
 // gout * dD/dcost, or the alignment; out, may be null, receives D too).
 struct CpuCall {
-  bool f64, plain, alignment; int threads;
+  bool f64, plain, alignment; int threads; ParallelFor parallel;
   const void* cost; void* out; const void* gout; void* grad;
   PairLayout ix, gx; int64_t P, N, M; double g, sg, tau;
 };
