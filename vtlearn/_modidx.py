@@ -438,7 +438,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'vtlearn.kernels._fake_forward': ('kernels.html#_fake_forward', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._fake_forward_backward': ('kernels.html#_fake_forward_backward', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._jit_build': ('kernels.html#_jit_build', 'vtlearn/kernels.py'),
-                                 'vtlearn.kernels._jit_name': ('kernels.html#_jit_name', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._library': ('kernels.html#_library', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._load_emulator': ('kernels.html#_load_emulator', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._setup_context': ('kernels.html#_setup_context', 'vtlearn/kernels.py'),

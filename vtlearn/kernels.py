@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_kernels.ipynb #fefeda1c
 from __future__ import annotations
-import hashlib, importlib.util, os, shutil, sys, time, functools, types, warnings
+import importlib.util, os, shutil, sys, time, functools, types, warnings
 from pathlib import Path
 import torch
 
@@ -18,13 +18,6 @@ _SRCS = {'cpu': ['s2dtw_cpu.cpp', 's2dtw_cpu_avx2.cpp', 's2dtw_cpu_avx512.cpp'],
          'emulator': ['s2dtw_emu.cpp']}  # the CUDA kernel's schedule run on the CPU: a test tool (`_load_emulator`)
 _FLOOR = '-DTORCH_TARGET_VERSION=0x020a000000000000'  # the oldest torch the builds must load into: 2.10 (setup.py's too)
 
-# %% ../nbs/00_kernels.ipynb #4778f11c
-def _jit_name(kinds):
-    "A just-in-time build's name (its folder in torch's cache): it changes with the sources, the headers and torch."
-    h = hashlib.sha1(torch.__version__.encode())
-    for f in sorted(csrc.glob('*.h')) + [csrc/s for k in kinds for s in _SRCS[k]]: h.update(f.read_bytes())
-    return f"vtlearn_{'_'.join(kinds)}_{h.hexdigest()[:12]}"
-
 # %% ../nbs/00_kernels.ipynb #ca50be25
 def compiled_kernels_disabled() -> bool:
     "Whether the environment variable `VTLEARN_NO_KERNELS` (set to anything but '' or '0') turns the compiled CPU and CUDA kernels off."
@@ -32,12 +25,12 @@ def compiled_kernels_disabled() -> bool:
 
 # %% ../nbs/00_kernels.ipynb #38442734
 def _jit_build(kinds, verbose=False):
-    "Compile the sources of `kinds` on first use (torch caches the build): the library's path."
+    "Compile the sources of `kinds` on first use into torch's cache, where ninja compiles them again when a source, a header or a flag changes."
     from torch.utils import cpp_extension as ce
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
-        out = ce.load(_jit_name(kinds), [str(csrc/s) for k in kinds for s in _SRCS[k]], extra_include_paths=[str(csrc)],
+        out = ce.load(f"vtlearn_{'_'.join(kinds)}", [str(csrc/s) for k in kinds for s in _SRCS[k]], extra_include_paths=[str(csrc)],
                       extra_cflags=['-O3', _FLOOR], extra_cuda_cflags=['-O3', '-lineinfo', _FLOOR], is_python_module=False, verbose=verbose)
     if time.time() - t0 > 2: print(f"vtlearn: compiled the {'+'.join(kinds)} S2DTW kernels ({time.time()-t0:.0f} s, once).", file=sys.stderr)
     return out
