@@ -214,8 +214,6 @@ def pair_costs(video:Tensor, # (Bv, N, D) clip embeddings
     return _kernel_dtype(-torch.bmm(video, text.transpose(1, 2)))
 
 # %% ../nbs/01_align.ipynb #cb8b58fe
-_OPS = {'cpu': 'dtw_', 'cuda': 'dtw_', 'triton': 'triton_dtw_'}  # operator names: the prefix, then forward, forward_backward, backward
-
 @torch.compiler.assume_constant_result  # torch.compile calls it once, while tracing
 def _ready(kind:str) -> bool:
     "Load `kind`'s kernel (which registers its operators' fake kernels and autograd formula)."
@@ -225,7 +223,7 @@ def _ready(kind:str) -> bool:
 def _op(kind, name):
     "The operator `name` ('forward', 'forward_backward' or 'backward') of backend `kind`, ready to call."
     _ready(kind)
-    return getattr(torch.ops.vtlearn, _OPS[kind] + name).default
+    return getattr(torch.ops.vtlearn, ('triton_dtw_' if kind == 'triton' else 'dtw_') + name).default
 
 # %% ../nbs/01_align.ipynb #b7c682cc
 def _reference(cost, vlen, tlen, pairwise, plain, gamma, smooth_gamma, threshold):

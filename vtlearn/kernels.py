@@ -36,18 +36,6 @@ def _jit_build(kinds, verbose=False):
     return out
 
 # %% ../nbs/00_kernels.ipynb #5db6d6d4
-def _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
-    "Fake (meta) kernel of `dtw_forward`: the distances' shape, `(Bv, Bt)` or `(B,)`."
-    return cost.new_empty((cost.shape[0], cost.shape[2]) if pairwise else (cost.shape[0],))
-
-def _fake_forward_backward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold):
-    "Fake kernel of `dtw_forward_backward`: the distances, and each pair's gradient in the cost's shape (contiguous)."
-    return _fake_forward(cost, video_lengths, text_lengths, pairwise, plain, gamma, smooth_gamma, threshold), cost.new_empty(cost.shape)
-
-def _fake_backward(cost, video_lengths, text_lengths, grad_out, pairwise, plain, gamma, smooth_gamma, threshold, alignment):
-    "Fake kernel of `dtw_backward`: a gradient in the cost's shape (contiguous)."
-    return cost.new_empty(cost.shape)
-
 def _setup_context(ctx, inputs, output):
     "Training: `dtw_forward_backward` gave the distances and each pair's gradient `dD/dcost` in one pass; keep the gradient."
     ctx.pairwise = inputs[3]
@@ -58,16 +46,14 @@ def _backward(ctx, grad_out, _):
     "Scale each pair's block of `dD/dcost` by its `grad_out`: the forward DP does not run again."
     if torch.is_grad_enabled():  # create_graph=True: the kernels' gradient would silently count as a constant
         raise RuntimeError("the S2DTW kernels have no second derivatives (create_graph=True): use backend='reference'")
-    grad, = ctx.saved_tensors
-    go = grad_out.to(grad.dtype)
-    return grad * (go[:, None, :, None] if ctx.pairwise else go[:, None, None]), None, None, None, None, None, None, None
+    return ctx.saved_tensors[0] * (grad_out[:, None, :, None] if ctx.pairwise else grad_out[:, None, None]), *[None] * 7
 
 def register_ops(prefix:str='dtw_'): # 'dtw_' (the compiled kernels) or 'triton_dtw_'
     "Register the Python parts of the operators `vtlearn::{prefix}forward`, `..._backward` and `..._forward_backward`: fake kernels and the autograd formula."
-    p = f'vtlearn::{prefix}'
-    torch.library.register_fake(p + 'forward', _fake_forward)
-    torch.library.register_fake(p + 'forward_backward', _fake_forward_backward)
-    torch.library.register_fake(p + 'backward', _fake_backward)
+    p, dist = f'vtlearn::{prefix}', lambda c, pairwise: c.new_empty((c.shape[0], c.shape[2]) if pairwise else c.shape[:1])
+    torch.library.register_fake(p + 'forward', lambda cost, vlen, tlen, pairwise, *_: dist(cost, pairwise))  # (Bv, Bt) or (B,)
+    torch.library.register_fake(p + 'forward_backward', lambda cost, vlen, tlen, pairwise, *_: (dist(cost, pairwise), cost.new_empty(cost.shape)))
+    torch.library.register_fake(p + 'backward', lambda cost, *_: cost.new_empty(cost.shape))  # gradients: contiguous, the cost's shape
     torch.library.register_autograd(p + 'forward_backward', _backward, setup_context=_setup_context)
 
 # %% ../nbs/00_kernels.ipynb #aea8a0bd
