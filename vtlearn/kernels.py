@@ -60,12 +60,10 @@ def register_ops(prefix:str='dtw_'): # 'dtw_' (the compiled kernels) or 'triton_
 @functools.cache
 def _library(verbose=False):
     "Load the compiled operators once: the installed `vtlearn._C`, else a build of the same sources on first use; register their Python parts."
-    spec, path = importlib.util.find_spec('vtlearn._C'), None
-    if spec and spec.origin and os.environ.get('VTLEARN_JIT_KERNELS', '') in ('', '0'):
-        try: torch.ops.load_library(spec.origin); path = spec.origin
-        except OSError as e:  # e.g. built with the CUDA kernel, and torch since replaced by a CPU-only build
-            warnings.warn(f"vtlearn: {spec.origin} does not load here ({e.__cause__ or e}); compiling the kernels instead")
-    if path is None: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and shutil.which('nvcc') else ('cpu',), verbose)
+    spec = importlib.util.find_spec('vtlearn._C')
+    if spec and os.environ.get('VTLEARN_JIT_KERNELS', '') in ('', '0'):  # an OSError where it does not load: reinstall vtlearn
+        torch.ops.load_library(path := spec.origin)
+    else: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and shutil.which('nvcc') else ('cpu',), verbose)
     register_ops('dtw_')
     return Path(path)
 
@@ -94,9 +92,9 @@ def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'triton'
     if kind in ('cpu', 'cuda') and compiled_kernels_disabled(): return False
     try: load_kernel(kind); return True
     except Exception as e:
-        lines = [l for l in str(e).strip().splitlines() if l.strip()]
-        why = next((l for l in lines if 'error' in l.lower()), lines[-1] if lines else '')[:300]  # the compiler's own error line
-        warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be built here ({type(e).__name__}: {why}); using the pure PyTorch "
+        msg = f'{e}: {e.__cause__}' if isinstance(e, OSError) and e.__cause__ else str(e)  # a library that does not load: the loader's reason
+        why = next((l for l in msg.splitlines() if 'error:' in l), msg.strip().split('\n')[0])[:300]  # else the compiler's error line
+        warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be loaded or built here ({type(e).__name__}: {why}); using the pure PyTorch "
                       "reference, which is much slower. Set VTLEARN_NO_KERNELS=1 to skip the build (and this message).", stacklevel=2)
         return False
 
