@@ -75,8 +75,7 @@ def load_kernel(kind:str='cpu'): # 'cpu', 'cuda' or 'triton' (`vtlearn.triton_ke
     if not ops.dtw_forward.default.has_kernel_for_dispatch_key(kind.upper()):
         raise RuntimeError(f"{path.name} has no {kind.upper()} S2DTW kernel: it was built without a CUDA toolkit (nvcc) or a CUDA "
                            "build of torch. GPUs run the Triton kernels; reinstall vtlearn where nvcc is found to build it")
-    return types.SimpleNamespace(kind=kind, path=path, forward=ops.dtw_forward, backward=ops.dtw_backward,
-                                 forward_backward=ops.dtw_forward_backward)
+    return types.SimpleNamespace(path=path, forward=ops.dtw_forward, backward=ops.dtw_backward, forward_backward=ops.dtw_forward_backward)
 
 # %% ../nbs/00_kernels.ipynb #53febc4b
 @functools.cache
