@@ -73,9 +73,10 @@ inline std::vector<Task> make_tasks(const PairIndex& ix, int64_t P, int64_t N, i
   return tasks;
 }
 
-// The SIMD path takes float32, soft (gamma > 0), and grids whose lane workspaces stay small (~16 MB a buffer).
-template <typename T> bool use_simd(int64_t N, int64_t M, bool plain, T g) {
-  return std::is_same<T, float>::value && g > 0 && grid_elems(N, M, plain) <= (1 << 18);
+// The SIMD path takes float32, the soft or the hard (gamma = 0) DP, a soft smoothing (its weights have no hard
+// case there), and grids whose lane workspaces stay small (~16 MB a buffer).
+template <typename T> bool use_simd(int64_t N, int64_t M, bool plain, T sg) {
+  return std::is_same<T, float>::value && (plain || sg > 0) && grid_elems(N, M, plain) <= (1 << 18);
 }
 
 // A growing buffer of lanes, aligned to a vector's size. Not std::vector<vf>: that is one template instance for every
@@ -133,7 +134,7 @@ template <typename T>
 void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau, T* out,
                  ::vt::ParallelFor par, int threads) {
   std::vector<int64_t> order;
-  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
+  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, sg), order);
   struct Buffers { std::vector<T> cs, R; LaneBuffers lb; };
   auto buffers = [&] { return Buffers{std::vector<T>(N * M), std::vector<T>(grid_elems(N, M, plain)), {}}; };
   parallel_tasks(par, threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
@@ -158,7 +159,7 @@ template <typename T>
 void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
                   const T* gout, bool alignment, T* grad, T* out, ::vt::ParallelFor par, int threads) {
   std::vector<int64_t> order;
-  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, g), order);
+  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, sg), order);
   struct Buffers { std::vector<T> cs, Ls, R, E, Lg; LaneBuffers lb; };
   auto buffers = [&] {
     const int64_t grid = grid_elems(N, M, plain);

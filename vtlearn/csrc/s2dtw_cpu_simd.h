@@ -102,16 +102,28 @@ struct LaneDP {
     for (int q = 0; q <= cols(); ++q) R[q] = splat(BIG);
     for (int p = 1; p <= rows(); ++p) R[p * W()] = splat(BIG);
     R[0] = splat(0.f);
-    strips<float>(rows(), cols(), false, [&](int p, int q) {
-      SoftMin s = softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), ig);
-      r(p, q) = G(p, q) + s.value(g);
-      if (L) l(p, q) = s.l;
-    });
+    if (g == 0.f)  // the hard minimum: no log-sums to keep
+      strips<float>(rows(), cols(), false, [&](int p, int q) {
+        r(p, q) = G(p, q) + vmin(vmin(r(p - 1, q - 1), r(p - 1, q)), r(p, q - 1));
+      });
+    else
+      strips<float>(rows(), cols(), false, [&](int p, int q) {
+        SoftMin s = softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), ig);
+        r(p, q) = G(p, q) + s.value(g);
+        if (L) l(p, q) = s.l;
+      });
   }
 
-  // Weight of parent value x in the soft-min of child (a, b).
-  VT_LANES vf parent_weight(int a, int b, vf x) const {
-    return softmin_weight(vmin(vmin(r(a - 1, b - 1), r(a - 1, b)), r(a, b - 1)), l(a, b), x, ig);
+  // Weight of parent value x in the soft-min of child (a, b); dir: 0 diag, 1 up, 2 left (as seen from the child).
+  // The hard minimum (g == 0) gives all the weight to the first minimum in that order, as vt::argmin3.
+  VT_LANES vf parent_weight(int a, int b, vf x, int dir) const {
+    vf d = r(a - 1, b - 1), u = r(a - 1, b), lf = r(a, b - 1);
+    if (g == 0.f) {
+      vi ud = u < d, lm = lf < (ud ? u : d);
+      vi pick = dir == 0 ? ~(ud | lm) : dir == 1 ? ud & ~lm : lm;
+      return pick ? splat(1.f) : splat(0.f);
+    }
+    return softmin_weight(vmin(vmin(d, u), lf), l(a, b), x, ig);
   }
 
   void backward() const {
@@ -120,9 +132,9 @@ struct LaneDP {
     strips<float>(rows(), cols(), true, [&](int p, int q) {
       if (p == R1 && q == C1) { e(p, q) = splat(1.f); return; }
       vf acc = splat(0.f), rpq = r(p, q);
-      if (p < R1) acc += e(p + 1, q) * parent_weight(p + 1, q, rpq);
-      if (q < C1) acc += e(p, q + 1) * parent_weight(p, q + 1, rpq);
-      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * parent_weight(p + 1, q + 1, rpq);
+      if (p < R1) acc += e(p + 1, q) * parent_weight(p + 1, q, rpq, 1);
+      if (q < C1) acc += e(p, q + 1) * parent_weight(p, q + 1, rpq, 2);
+      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * parent_weight(p + 1, q + 1, rpq, 0);
       e(p, q) = acc;
     });
   }
