@@ -4,7 +4,8 @@ vtlearn._C holds the CPU kernel built three times (baseline x86-64, AVX2, AVX-51
 widest the CPU has. This times `dtw_forward_backward` (the training step's DP: distances and gradients in one pass) on
 (B, N, B, N) pairwise costs with every build, capped with VTLEARN_CPU_ISA, each in a fresh process, the configurations
 interleaved over `--rounds` rounds (medians), so that load on the machine hits every column alike. `--so PATH` adds a
-column for another build of the operators (for example the kernel of an older commit, built with its own flags).
+column for another build of the operators (for example the kernel of an older commit, built with its own flags); give
+it more than once for more columns.
 The last row is the floor any exact implementation pays at B=64, N=M=8, D=512: the three GEMMs of the similarity
 (forward, and the two of its backward).
 
@@ -49,11 +50,11 @@ def gemm_floor(threads, B=64, N=8, D=512, reps=50):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--so', help='another build of the operators to time beside vtlearn._C')
+    p.add_argument('--so', action='append', default=[], help='another build of the operators to time beside vtlearn._C (repeatable)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rounds', type=int, default=3)
     a = p.parse_args()
-    cols = [('baseline', 'baseline', ''), ('avx2', 'avx2', ''), ('avx512', '', '')] + ([(Path(a.so).name, '', a.so)] if a.so else [])
+    cols = [('baseline', 'baseline', ''), ('avx2', 'avx2', ''), ('avx512', '', '')] + [(Path(so).name, '', so) for so in a.so]
     runs = {c[0]: [] for c in cols}
     for _ in range(a.rounds):
         for name, cap, so in cols:
