@@ -11,6 +11,7 @@ subprocess per configuration; CUDA peak memory is `torch.cuda.max_memory_allocat
     python bench/bench_s2dtw.py --device cuda --backend triton   # the same rows on the Triton kernels
     python bench/bench_s2dtw.py --losses         # the full losses of vtlearn.losses, forward + backward
     python bench/bench_s2dtw.py --device cuda --teams   # the DP kernel alone, per team size, against the SFU bound
+    python bench/bench_s2dtw.py --floors         # CPU: the loss against its GEMMs, and hard DTW against a peer
 """
 import argparse, json, os, resource, subprocess, sys, time
 import torch
@@ -102,6 +103,65 @@ def bench_teams(reps):
         os.environ.pop('VTLEARN_S2DTW_TEAM')
 
 
+def _best_ms(f, reps):
+    "The best of `reps` timed calls of `f` (after one warm-up), in ms."
+    f(); ts = []
+    for _ in range(reps): t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+    return 1e3 * min(ts)
+
+
+def _peer():
+    """The hard-DTW peer: its name, how it wants the (B, N, B, N) costs laid out (done before timing), and its call on
+    (costs, lengths, lengths). torchdtw.dtw_batch where it is installed (costs (Bv, Bt, N, M); its cost is divided by
+    n + m), else the textbook C++ loop of dtw_peer.cpp (built once)."""
+    try:
+        import torchdtw
+        return ('torchdtw.dtw_batch', lambda c: c.permute(0, 2, 1, 3).contiguous(),
+                lambda c, vl, tl: torchdtw.dtw_batch(c, vl, tl, symmetric=False))
+    except ImportError:
+        from pathlib import Path
+        from torch.utils.cpp_extension import load
+        ext = load('vtlearn_bench_dtw_peer', [str(Path(__file__).with_name('dtw_peer.cpp'))], extra_cflags=['-O3'])
+        return 'textbook C++ DTW', (lambda c: c), ext.dtw_pairwise
+
+
+def bench_floors(reps, rounds=3):
+    """CPU, float32, in one run (median over `rounds` interleaved rounds of the best of `reps` calls):
+    1. the S2DTW loss (`S2DTWLoss`, forward + backward) at D = 512 against the three GEMMs any exact implementation
+       does: the (B*N, D) x (D, B*N) similarity, and the two of its backward. Called alone the loss checks its inputs'
+       and outputs' values (NaN, overflow); in a learner's step those checks ran where the batch entered (`unchecked`);
+    2. the hard DTW forward (plain DTW, gamma 0: `dtw_from_costs`) on (B, N, B, N) costs against a peer."""
+    from vtlearn.align import dtw_from_costs, unchecked
+    from vtlearn.losses import S2DTWLoss
+    def _in_step(f):
+        with unchecked(): f()
+    name, layout, peer = _peer()
+    g = torch.Generator().manual_seed(0)
+    rows = {}
+    for _ in range(rounds):
+        for B, N in ((64, 8), (256, 8)):
+            V, T = (torch.nn.functional.normalize(torch.randn(B, N, D, generator=g), dim=-1).requires_grad_() for _ in range(2))
+            v, t, go = V.detach().reshape(B * N, D), T.detach().reshape(B * N, D), torch.randn(B * N, B * N, generator=g)
+            gemms = _best_ms(lambda: (v @ t.T, go @ t, go.T @ v), reps)
+            rows.setdefault(('checked', B, N), []).append((_best_ms(lambda: S2DTWLoss()(V, T).backward(), reps), gemms))
+            rows.setdefault(('step', B, N), []).append((_best_ms(lambda: _in_step(lambda: S2DTWLoss()(V, T).backward()), reps), gemms))
+        for B, N in ((64, 8), (256, 8), (64, 32), (32, 128)):
+            cost, lens = torch.randn(B, N, B, N, generator=g), torch.full((B,), N)
+            ours = lambda: dtw_from_costs(cost, lens, lens, True, True, 0., 1., 0., 'cpu')
+            theirs_cost = layout(cost)
+            mine, theirs = ours(), peer(theirs_cost, lens, lens)
+            assert torch.allclose(mine, theirs, atol=1e-4) or torch.allclose(mine / (2 * N), theirs, atol=1e-4), 'the peer disagrees'
+            rows.setdefault(('dtw', B, N), []).append((_best_ms(ours, reps), _best_ms(lambda: peer(theirs_cost, lens, lens), reps)))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"# CPU floors, float32, torch {torch.__version__}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads; "
+          f"ms, median of {rounds} rounds of the best of {reps}")
+    print(f"{'':>26} {'B':>5} {'N=M':>4} {'vtlearn ms':>11} {'floor ms':>9} {'ratio':>6}")
+    for (kind, B, N), xs in rows.items():
+        a, b = med([x[0] for x in xs]), med([x[1] for x in xs])
+        what = {'checked': 'S2DTW loss / 3 GEMMs', 'step': 'loss in a step / 3 GEMMs'}.get(kind, f'hard DTW / {name}')
+        print(f"{what:>26} {B:>5} {N:>4} {a:>11.2f} {b:>9.2f} {a / b:>5.2f}x", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
@@ -110,11 +170,13 @@ def main():
     p.add_argument('--max-seconds', type=float, default=20., help='skip configurations estimated to take longer per step')
     p.add_argument('--losses', action='store_true', help='time the full losses instead of the S2DTW path')
     p.add_argument('--teams', action='store_true', help='CUDA: time the DP kernel alone for each team size')
+    p.add_argument('--floors', action='store_true', help='CPU: the loss against its three GEMMs, hard DTW against a peer')
     p.add_argument('--_one', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a._one: print(json.dumps(run_one(*json.loads(a._one)))); return
     if a.backend and a.device != 'cuda': p.error('--backend picks a GPU kernel: add --device cuda')
     if a.losses: return bench_losses(a.device, a.reps)
+    if a.floors: return bench_floors(max(a.reps, 10))
     if a.teams:
         if a.device != 'cuda': p.error('--teams times the CUDA kernel: add --device cuda')
         return bench_teams(a.reps)
