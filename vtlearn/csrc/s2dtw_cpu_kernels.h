@@ -98,20 +98,20 @@ struct Lanes {
 };
 
 struct LaneBuffers {
-  Lanes c, cs, R, E, Lg, Ls;
+  Lanes c, cs, R, E, W, Ws;
   LaneDP dp(const PairIndex& ix, const float* cost, const int64_t* ids, bool plain, float g, float sg, float tau, bool with_E) {
     LaneDP d;
     d.n = (int)ix.vlen[ix.a(ids[0])]; d.m = (int)ix.tlen[ix.b(ids[0])];
     d.plain = plain; d.g = g; d.ig = 1.f / g; d.sg = sg; d.isg = 1.f / sg; d.tau = tau;
     int64_t nm = (int64_t)d.n * d.m, grid = (int64_t)(d.rows() + 1) * (d.cols() + 1);
     c.resize(nm); cs.resize(nm); R.resize(grid);
-    if (with_E) { E.resize(grid); Lg.resize(grid); Ls.resize(nm); }
+    if (with_E) { E.resize(grid); W.resize(3 * grid); Ws.resize(3 * nm); }
     for (int l = 0; l < L; ++l) {
       const float* b = cost + ix.base(ids[l]);
       for (int i = 0; i < d.n; ++i) for (int j = 0; j < d.m; ++j) c[i * d.m + j][l] = b[i * ix.sI + j * ix.sJ];
     }
     d.c = c.data(); d.cs = cs.data(); d.R = R.data();
-    d.E = with_E ? E.data() : nullptr; d.L = with_E ? Lg.data() : nullptr; d.Ls = with_E ? Ls.data() : nullptr;
+    d.E = with_E ? E.data() : nullptr; d.W = with_E ? W.data() : nullptr; d.Ws = with_E && !plain ? Ws.data() : nullptr;
     return d;
   }
 };

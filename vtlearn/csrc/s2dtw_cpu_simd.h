@@ -63,21 +63,30 @@ VT_LANES SoftMin softmin3(vf a, vf b, vf c, float ig) {
   vf lo = ab ? a : b, hi = ab ? b : a, mn = lc ? lo : c, other = lc ? c : lo;
   return {mn, vlog(1.0f + vexp((mn - hi) * ig) + vexp((mn - other) * ig))};
 }
-// As vt::softmin_weight: d softmin / dx, in [0, 1] by construction.
-VT_LANES vf softmin_weight(vf mn, vf l, vf x, float ig) { return vexp((mn - x) * ig - l); }
+// As softmin3, with the weight of each term, d softmin / d term, in the order (a, b, c): the exps the value needs
+// already give them ({1, exp((mn - hi)/g), exp((mn - other)/g)} over their sum), so the backward computes none.
+struct SoftMinW { vf value, wa, wb, wc; };
+VT_LANES SoftMinW softmin3w(vf a, vf b, vf c, float g, float ig) {
+  vi ab = a < b, lc = (ab ? a : b) < c;
+  vf lo = ab ? a : b, hi = ab ? b : a, mn = lc ? lo : c, other = lc ? c : lo;
+  vf eh = vexp((mn - hi) * ig), eo = vexp((mn - other) * ig), s = 1.0f + eh + eo, is = 1.0f / s, one = splat(1.f);
+  vf wlo = lc ? one : eo;  // lo is the minimum, or the `other` term
+  return {mn - g * vlog(s), (ab ? wlo : eh) * is, (ab ? eh : wlo) * is, (lc ? eo : one) * is};
+}
 
 // One group of L pairs sharing (n, m): lane-major workspaces, cost gathered once.
 struct LaneDP {
   int n, m; bool plain; float g, ig, sg, isg, tau;
   vf *c, *cs, *R, *E;  // n*m, n*m, (rows+1)*(cols+1), (rows+1)*(cols+1)
-  vf *L, *Ls;          // backward only (else null): the soft-mins' l of R and of cs, in R's and cs's layout
+  vf *W, *Ws;          // backward only (else null): each soft-min's three weights, 3 per cell of R (diag, up, left
+                       // parent) and of cs (left, up, diag neighbour)
 
   int rows() const { return plain ? n : 2 * n + 1; }
   int cols() const { return plain ? m : 2 * m + 1; }
-  int W() const { return cols() + 1; }
-  vf& r(int p, int q) const { return R[(p + 1) * W() + q + 1]; }
-  vf& e(int p, int q) const { return E[(p + 1) * W() + q + 1]; }
-  vf& l(int p, int q) const { return L[(p + 1) * W() + q + 1]; }
+  int Wd() const { return cols() + 1; }
+  vf& r(int p, int q) const { return R[(p + 1) * Wd() + q + 1]; }
+  vf& e(int p, int q) const { return E[(p + 1) * Wd() + q + 1]; }
+  vf* w(int p, int q) const { return W + 3 * ((p + 1) * Wd() + q + 1); }
   VT_LANES vf G(int p, int q) const {
     if (plain) return c[p * m + q];
     return ((p & 1) && (q & 1)) ? cs[(p >> 1) * m + (q >> 1)] : splat(tau);
@@ -95,35 +104,39 @@ struct LaneDP {
       for (int i = 0; i < n; ++i)
         for (int j = 0; j < m; ++j) {
           vf a, b, d; smooth_terms(i, j, a, b, d);
-          SoftMin s = softmin3(a, b, d, isg);
-          cs[i * m + j] = c[i * m + j] + s.value(sg);
-          if (Ls) Ls[i * m + j] = s.l;
+          if (Ws) {
+            SoftMinW s = softmin3w(a, b, d, sg, isg);
+            cs[i * m + j] = c[i * m + j] + s.value;
+            vf* ws = Ws + 3 * (i * m + j); ws[0] = s.wa; ws[1] = s.wb; ws[2] = s.wc;
+          } else cs[i * m + j] = c[i * m + j] + softmin3(a, b, d, isg).value(sg);
         }
     for (int q = 0; q <= cols(); ++q) R[q] = splat(BIG);
-    for (int p = 1; p <= rows(); ++p) R[p * W()] = splat(BIG);
+    for (int p = 1; p <= rows(); ++p) R[p * Wd()] = splat(BIG);
     R[0] = splat(0.f);
-    if (g == 0.f)  // the hard minimum: no log-sums to keep
+    if (g == 0.f)  // the hard minimum: no weights to keep
       strips<float>(rows(), cols(), false, [&](int p, int q) {
         r(p, q) = G(p, q) + vmin(vmin(r(p - 1, q - 1), r(p - 1, q)), r(p, q - 1));
       });
+    else if (W)
+      strips<float>(rows(), cols(), false, [&](int p, int q) {
+        SoftMinW s = softmin3w(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), g, ig);
+        r(p, q) = G(p, q) + s.value;
+        vf* wp = w(p, q); wp[0] = s.wa; wp[1] = s.wb; wp[2] = s.wc;
+      });
     else
       strips<float>(rows(), cols(), false, [&](int p, int q) {
-        SoftMin s = softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), ig);
-        r(p, q) = G(p, q) + s.value(g);
-        if (L) l(p, q) = s.l;
+        r(p, q) = G(p, q) + softmin3(r(p - 1, q - 1), r(p - 1, q), r(p, q - 1), ig).value(g);
       });
   }
 
-  // Weight of parent value x in the soft-min of child (a, b); dir: 0 diag, 1 up, 2 left (as seen from the child).
+  // Weight of a parent in the soft-min of child (a, b); dir: 0 diag, 1 up, 2 left (as seen from the child).
   // The hard minimum (g == 0) gives all the weight to the first minimum in that order, as vt::argmin3.
-  VT_LANES vf parent_weight(int a, int b, vf x, int dir) const {
+  VT_LANES vf parent_weight(int a, int b, int dir) const {
+    if (g != 0.f) return w(a, b)[dir];  // stored by the forward
     vf d = r(a - 1, b - 1), u = r(a - 1, b), lf = r(a, b - 1);
-    if (g == 0.f) {
-      vi ud = u < d, lm = lf < (ud ? u : d);
-      vi pick = dir == 0 ? ~(ud | lm) : dir == 1 ? ud & ~lm : lm;
-      return pick ? splat(1.f) : splat(0.f);
-    }
-    return softmin_weight(vmin(vmin(d, u), lf), l(a, b), x, ig);
+    vi ud = u < d, lm = lf < (ud ? u : d);
+    vi pick = dir == 0 ? ~(ud | lm) : dir == 1 ? ud & ~lm : lm;
+    return pick ? splat(1.f) : splat(0.f);
   }
 
   void backward() const {
@@ -131,29 +144,25 @@ struct LaneDP {
     int R1 = rows() - 1, C1 = cols() - 1;
     strips<float>(rows(), cols(), true, [&](int p, int q) {
       if (p == R1 && q == C1) { e(p, q) = splat(1.f); return; }
-      vf acc = splat(0.f), rpq = r(p, q);
-      if (p < R1) acc += e(p + 1, q) * parent_weight(p + 1, q, rpq, 1);
-      if (q < C1) acc += e(p, q + 1) * parent_weight(p, q + 1, rpq, 2);
-      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * parent_weight(p + 1, q + 1, rpq, 0);
+      vf acc = splat(0.f);
+      if (p < R1) acc += e(p + 1, q) * parent_weight(p + 1, q, 1);
+      if (q < C1) acc += e(p, q + 1) * parent_weight(p, q + 1, 2);
+      if (p < R1 && q < C1) acc += e(p + 1, q + 1) * parent_weight(p + 1, q + 1, 0);
       e(p, q) = acc;
     });
   }
 
   VT_LANES vf align(int i, int j) const { return plain ? e(i, j) : e(2 * i + 1, 2 * j + 1); }
 
-  // Weight of c(i, j) = x in the smoothing soft-min of cs(a, b), (a, b) != (0, 0).
-  VT_LANES vf smooth_weight(int a, int b, vf x) const {
-    vf t1, t2, t3; smooth_terms(a, b, t1, t2, t3);
-    return softmin_weight(vmin(vmin(t1, t2), t3), Ls[a * m + b], x, isg);
-  }
+  // Weight of a neighbour in the smoothing soft-min of cs(a, b), (a, b) != (0, 0); k: 0 left, 1 up, 2 diag.
+  VT_LANES vf smooth_weight(int a, int b, int k) const { return Ws[3 * (a * m + b) + k]; }
 
   VT_LANES vf dcost(int i, int j) const {
     vf d = align(i, j);
     if (plain) return d;
-    vf cij = c[i * m + j];
-    if (j + 1 < m) d += align(i, j + 1) * smooth_weight(i, j + 1, cij);
-    if (i + 1 < n) d += align(i + 1, j) * smooth_weight(i + 1, j, cij);
-    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * smooth_weight(i + 1, j + 1, cij);
+    if (j + 1 < m) d += align(i, j + 1) * smooth_weight(i, j + 1, 0);  // c(i, j) is the left neighbour of (i, j + 1)
+    if (i + 1 < n) d += align(i + 1, j) * smooth_weight(i + 1, j, 1);
+    if (i + 1 < n && j + 1 < m) d += align(i + 1, j + 1) * smooth_weight(i + 1, j + 1, 2);
     return d;
   }
 };
