@@ -25,6 +25,7 @@ void run_cpu_avx512(const CpuCall&);
 #include <new>
 #include <type_traits>
 #include <vector>
+#include <xmmintrin.h>
 #pragma GCC push_options
 #define VT_DO_PRAGMA(x) _Pragma(#x)
 #define VT_TARGET_PRAGMA(t) VT_DO_PRAGMA(GCC target(t))
