@@ -146,77 +146,50 @@ void parallel_tasks(::vt::ParallelFor par, int threads, int64_t n, MakeState mak
   par(0, std::max<int64_t>(1, std::min<int64_t>(threads, (n + 3) / 4)), [](int64_t b, int64_t e, void* w) { (*(W*)w)(b, e); }, &worker);
 }
 
-template <typename T>
-void forward_cpu(const T* c, PairIndex ix, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau, T* out,
-                 ::vt::ParallelFor par, int threads) {
+// One call over all pairs: the forward (k.grad null: k.out receives D), or the backward (k.grad receives gout * dD/dcost,
+// or the alignment; k.out, may be null, receives D too: the forward and the backward in one pass).
+template <typename T> void pairs_cpu(const ::vt::CpuCall& k) {
+  const T *c = (const T*)k.cost, *gout = (const T*)k.gout;
+  const T g = (T)k.g, sg = (T)k.sg, tau = (T)k.tau;
+  T *out = (T*)k.out, *grad = (T*)k.grad;
+  const bool bwd = grad != nullptr, plain = k.plain, alignment = k.alignment;
+  const int64_t N = k.N, M = k.M;
+  PairIndex ix{k.ix}, gx{k.gx};
   std::vector<int64_t> order;
-  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, sg), order);
-  struct Buffers { std::vector<T> cs, R; LaneBuffers lb; };
-  auto buffers = [&] { return Buffers{std::vector<T>(N * M), std::vector<T>(grid_elems(N, M, plain)), {}}; };
-  parallel_tasks(par, threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
+  auto tasks = make_tasks(ix, k.P, N, M, use_simd(N, M, plain, sg), order);
+  struct Buffers { std::vector<T> cs, R, E, Lg, Ls; LaneBuffers lb; };
+  auto buffers = [&] {  // the scalar path's workspaces: E and the log-sums for the backward only
+    const int64_t grid = grid_elems(N, M, plain), b = bwd;
+    return Buffers{std::vector<T>(N * M), std::vector<T>(grid), std::vector<T>(b * grid), std::vector<T>(b * grid),
+                   std::vector<T>(b * N * M), {}};
+  };
+  parallel_tasks(k.parallel, k.threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
     const int64_t* ids = order.data() + tasks[t].start;
     if constexpr (std::is_same<T, float>::value) {
       if (tasks[t].count == L) {
-        auto d = s.lb.dp(ix, c, ids, plain, g, sg, tau, false);
-        d.forward();
-        for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
+        auto d = s.lb.dp(ix, c, ids, plain, g, sg, tau, bwd);
+        if (bwd) d.backward(); else d.forward();
+        if (out) for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
+        if (bwd)
+          for (int i = 0; i < d.n; ++i)
+            for (int j = 0; j < d.m; ++j) {
+              vf v = alignment ? d.align(i, j) : d.dcost(i, j);
+              for (int l = 0; l < L; ++l) grad[gx.base(ids[l]) + i * gx.sI + j * gx.sJ] = gout[ids[l]] * v[l];
+            }
         return;
       }
     }
     auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
     d.cs = s.cs.data(); d.R = s.R.data();
-    forward_pair(d);
-    out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
-  });
-}
-
-// out (may be null) also receives each pair's distance: the forward and the backward in one pass.
-template <typename T>
-void backward_cpu(const T* c, PairIndex ix, PairIndex gx, int64_t P, int64_t N, int64_t M, bool plain, T g, T sg, T tau,
-                  const T* gout, bool alignment, T* grad, T* out, ::vt::ParallelFor par, int threads) {
-  std::vector<int64_t> order;
-  auto tasks = make_tasks(ix, P, N, M, use_simd(N, M, plain, sg), order);
-  struct Buffers { std::vector<T> cs, Ls, R, E, Lg; LaneBuffers lb; };
-  auto buffers = [&] {
-    const int64_t grid = grid_elems(N, M, plain);
-    return Buffers{std::vector<T>(N * M), std::vector<T>(N * M), std::vector<T>(grid), std::vector<T>(grid), std::vector<T>(grid), {}};
-  };
-  parallel_tasks(par, threads, (int64_t)tasks.size(), buffers, [&](Buffers& s, int64_t t) {
-    const int64_t* ids = order.data() + tasks[t].start;
-    if constexpr (std::is_same<T, float>::value) {
-      if (tasks[t].count == L) {
-        auto d = s.lb.dp(ix, c, ids, plain, g, sg, tau, true);
-        d.backward();
-        if (out) for (int l = 0; l < L; ++l) out[ids[l]] = d.r(d.rows() - 1, d.cols() - 1)[l];
-        for (int i = 0; i < d.n; ++i)
-          for (int j = 0; j < d.m; ++j) {
-            vf v = alignment ? d.align(i, j) : d.dcost(i, j);
-            for (int l = 0; l < L; ++l) grad[gx.base(ids[l]) + i * gx.sI + j * gx.sJ] = gout[ids[l]] * v[l];
-          }
-        return;
-      }
-    }
-    auto d = ix.dp<T>(c, ids[0], plain, g, sg, tau);
-    d.cs = s.cs.data(); d.R = s.R.data(); d.E = s.E.data(); d.L = s.Lg.data(); d.Ls = s.Ls.data();
-    backward_pair(d);
+    if (bwd) { d.E = s.E.data(); d.L = s.Lg.data(); d.Ls = s.Ls.data(); backward_pair(d); } else forward_pair(d);
     if (out) out[ids[0]] = d.r(d.rows() - 1, d.cols() - 1);
+    if (!bwd) return;
     T* gp = grad + gx.base(ids[0]);
     for (int i = 0; i < d.n; ++i)
-      for (int j = 0; j < d.m; ++j)
-        gp[i * gx.sI + j * gx.sJ] = gout[ids[0]] * (alignment ? d.align(i, j) : d.dcost(i, j));
+      for (int j = 0; j < d.m; ++j) gp[i * gx.sI + j * gx.sJ] = gout[ids[0]] * (alignment ? d.align(i, j) : d.dcost(i, j));
   });
 }
 
-// Runs one call: the forward, or the backward (with the forward's values when call.out is set).
-inline void run_cpu(const ::vt::CpuCall& k) {
-  PairIndex ix{k.ix}, gx{k.gx};
-  auto typed = [&](auto zero) {
-    using T = decltype(zero);
-    if (!k.grad) forward_cpu<T>((const T*)k.cost, ix, k.P, k.N, k.M, k.plain, (T)k.g, (T)k.sg, (T)k.tau, (T*)k.out, k.parallel, k.threads);
-    else backward_cpu<T>((const T*)k.cost, ix, gx, k.P, k.N, k.M, k.plain, (T)k.g, (T)k.sg, (T)k.tau, (const T*)k.gout,
-                         k.alignment, (T*)k.grad, (T*)k.out, k.parallel, k.threads);
-  };
-  if (k.f64) typed(double{}); else typed(float{});
-}
+inline void run_cpu(const ::vt::CpuCall& k) { if (k.f64) pairs_cpu<double>(k); else pairs_cpu<float>(k); }
 
 }  // namespace vt
